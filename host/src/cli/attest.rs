@@ -1,0 +1,49 @@
+//! `attestor attest`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+
+use super::{ConfigArgs, Output, load_config, text};
+use crate::pipeline::Attestor;
+use crate::sandbox::Runtime;
+use crate::workload::Pid;
+
+/// `attestor attest --pid PID`.
+#[derive(Debug, clap::Args)]
+pub struct AttestArgs {
+    /// The process to attest.
+    #[arg(long)]
+    pub pid: u32,
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// Where `<pid>/status`, `<pid>/cgroup`… are read.
+    #[arg(long, value_name = "DIR", default_value = "/proc")]
+    pub proc_root: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Output::Text)]
+    pub output: Output,
+    /// Also write the gathered and enriched facts (the input policies saw) to FILE, for
+    /// `attestor module run --facts` and policy fixtures.
+    #[arg(long, value_name = "FILE")]
+    pub dump_facts: Option<PathBuf>,
+}
+
+pub(super) fn run(args: AttestArgs) -> anyhow::Result<ExitCode> {
+    let config = load_config(&args.config)?;
+    let runtime = Arc::new(Runtime::new(config.sandbox.clone())?);
+    let attestor = Attestor::new(&config, runtime, &args.proc_root)?;
+    let attestation = attestor.attest_blocking(Pid(args.pid))?;
+    if let Some(path) = &args.dump_facts {
+        let json = serde_json::to_string_pretty(&attestation.workload)?;
+        std::fs::write(path, json + "\n")
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    match args.output {
+        Output::Json => println!("{}", serde_json::to_string_pretty(&attestation.to_json())?),
+        Output::Text => print!("{}", text::attestation(&attestation)),
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,83 @@
+//! The command line: the binary's edge, where errors become one line on stderr and an exit code.
+
+mod attest;
+mod module;
+mod text;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Workload attestor host for SPIFFE: facts, sandboxed Wasm modules, Cedar policies.
+#[derive(Debug, Parser)]
+#[command(name = "attestor", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Top-level commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Attest a process: print its selectors and the SPIFFE IDs policy allows it.
+    Attest(attest::AttestArgs),
+    /// Wasm module tooling: inspect, run and benchmark a component.
+    #[command(subcommand)]
+    Module(module::ModuleCommand),
+}
+
+/// Output formats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    /// Human-readable.
+    Text,
+    /// One JSON object.
+    Json,
+}
+
+/// Arguments shared by commands that take a configuration.
+#[derive(Debug, clap::Args)]
+pub struct ConfigArgs {
+    /// HCL configuration (the body of a SPIRE `plugin_data` block); without it, the embedded
+    /// default is used.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+/// Run the CLI with the process's arguments.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let result = match cli.command {
+        Command::Attest(args) => attest::run(args),
+        Command::Module(cmd) => module::run(cmd),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            let msg = format!("{e:#}").replace('\n', "; ");
+            eprintln!("attestor: error: {msg}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Logs go to stderr (stdout carries only results); `ATTESTOR_LOG` sets the filter.
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("ATTESTOR_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
+fn load_config(args: &ConfigArgs) -> anyhow::Result<crate::config::Config> {
+    Ok(match &args.config {
+        Some(path) => crate::config::Config::from_file(path)?,
+        None => crate::config::Config::embedded_default()?,
+    })
+}

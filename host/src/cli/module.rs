@@ -1,0 +1,284 @@
+//! `attestor module inspect|run|bench`: tooling for module authors.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+
+use super::Output;
+use crate::config::parse_go_duration;
+use crate::facts::{Gatherer, UnixConfig};
+use crate::sandbox::{Limits, LoadedModule, ModuleSpec, Runtime, RuntimeSettings};
+use crate::selector::SelectorKind;
+use crate::workload::{Pid, Workload};
+
+/// Module subcommands.
+#[derive(Debug, clap::Subcommand)]
+pub enum ModuleCommand {
+    /// Show a component's digest, imports, exports and metadata, and check it loads.
+    Inspect {
+        /// The component file.
+        file: PathBuf,
+        /// Configuration string to validate.
+        #[arg(long, default_value = "")]
+        module_config: String,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Output::Text)]
+        output: Output,
+    },
+    /// Run `attest` once on recorded facts (or a live PID): selectors, facts, fuel, logs.
+    Run(RunArgs),
+    /// Time fresh-instance `attest` calls: median, p99 and calls per second.
+    Bench {
+        #[command(flatten)]
+        run: RunArgs,
+        /// Calls to time (after 10% warm-up).
+        #[arg(long, default_value_t = 2000)]
+        iterations: usize,
+    },
+}
+
+/// What to run and on which facts.
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// The component file.
+    pub file: PathBuf,
+    /// Facts file (JSON, as `attestor attest --dump-facts` writes it).
+    #[arg(
+        long,
+        value_name = "FILE",
+        conflicts_with = "pid",
+        required_unless_present = "pid"
+    )]
+    pub facts: Option<PathBuf>,
+    /// Gather facts from this live process instead.
+    #[arg(long)]
+    pub pid: Option<u32>,
+    /// Module name (selector kind); defaults to the file stem.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Configuration string passed to the module.
+    #[arg(long, default_value = "")]
+    pub module_config: String,
+    /// Fuel budget per call.
+    #[arg(long)]
+    pub fuel: Option<u64>,
+    /// Memory cap per call, in MiB.
+    #[arg(long)]
+    pub memory_mib: Option<u64>,
+    /// Time limit per call (Go duration, e.g. `50ms`).
+    #[arg(long)]
+    pub timeout: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Output::Text)]
+    pub output: Output,
+}
+
+pub(super) fn run(cmd: ModuleCommand) -> anyhow::Result<ExitCode> {
+    match cmd {
+        ModuleCommand::Inspect {
+            file,
+            module_config,
+            output,
+        } => inspect(&file, module_config, output),
+        ModuleCommand::Run(args) => run_once(&args),
+        ModuleCommand::Bench { run, iterations } => bench(&run, iterations),
+    }
+}
+
+fn default_name(file: &Path) -> String {
+    let stem = file
+        .file_stem()
+        .map(|s| s.to_string_lossy().to_lowercase().replace('_', "-"))
+        .unwrap_or_default();
+    if SelectorKind::new(stem.clone()).is_ok_and(|k| !k.is_reserved()) {
+        stem
+    } else {
+        "module".to_owned()
+    }
+}
+
+fn runtime() -> anyhow::Result<Runtime> {
+    Ok(Runtime::new(RuntimeSettings {
+        max_concurrent_calls: 2,
+        ..RuntimeSettings::default()
+    })?)
+}
+
+fn inspect(file: &Path, config: String, output: Output) -> anyhow::Result<ExitCode> {
+    let runtime = runtime()?;
+    let spec = ModuleSpec {
+        name: SelectorKind::new(default_name(file))?,
+        path: file.to_owned(),
+        sha256: None,
+        config,
+        limits: Limits::default(),
+        optional: false,
+    };
+    let m = LoadedModule::load(&runtime, spec)?;
+    let json = serde_json::json!({
+        "file": file.display().to_string(),
+        "size": m.size(),
+        "sha256": m.digest(),
+        "imports": m.imports(),
+        "exports": m.exports(),
+        "metadata": m.info(),
+    });
+    match output {
+        Output::Json => println!("{}", serde_json::to_string_pretty(&json)?),
+        Output::Text => {
+            println!("file:        {}", file.display());
+            println!("size:        {} bytes", m.size());
+            println!("sha256:      {}", m.digest());
+            println!("name:        {} {}", m.info().name, m.info().version);
+            println!("description: {}", m.info().description);
+            println!("imports:     {}", m.imports().join(", "));
+            println!("exports:     {}", m.exports().join(", "));
+            println!("config:      accepted by validate-config");
+            println!(
+                "\nconfig block:\nmodule \"{}\" {{\n  path   = \"{}\"\n  sha256 = \"{}\"\n}}",
+                default_name(file),
+                file.display(),
+                m.digest()
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn load_for_run(args: &RunArgs, runtime: &Runtime) -> anyhow::Result<(LoadedModule, Workload)> {
+    let mut limits = Limits::default();
+    if let Some(f) = args.fuel {
+        limits.fuel = f;
+    }
+    if let Some(m) = args.memory_mib {
+        limits.memory_bytes = m << 20;
+    }
+    if let Some(t) = &args.timeout {
+        let nanos = parse_go_duration(t).map_err(anyhow::Error::msg)?;
+        limits.timeout = Duration::from_nanos(u64::try_from(nanos.max(1)).unwrap_or(u64::MAX));
+    }
+    let name = args
+        .name
+        .clone()
+        .unwrap_or_else(|| default_name(&args.file));
+    let spec = ModuleSpec {
+        name: SelectorKind::new(name)?,
+        path: args.file.clone(),
+        sha256: None,
+        config: args.module_config.clone(),
+        limits,
+        optional: false,
+    };
+    let module = LoadedModule::load(runtime, spec)?;
+    let workload = match (&args.facts, args.pid) {
+        (Some(path), _) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read facts file {}", path.display()))?;
+            serde_json::from_str(&text)
+                .with_context(|| format!("facts file {} is not a workload", path.display()))?
+        }
+        (None, Some(pid)) => Gatherer::new("/proc", UnixConfig::default()).gather(Pid(pid))?,
+        (None, None) => anyhow::bail!("give --facts FILE or --pid PID"),
+    };
+    Ok((module, workload))
+}
+
+fn run_once(args: &RunArgs) -> anyhow::Result<ExitCode> {
+    let runtime = runtime()?;
+    let (module, workload) = load_for_run(args, &runtime)?;
+    let input = crate::sandbox::wit_workload(&workload);
+    let (result, stats) = module.attest(&runtime, &input);
+    let out = result?;
+    match args.output {
+        Output::Json => {
+            let json = serde_json::json!({
+                "module": module.name(),
+                "selectors": out.selectors,
+                "facts": out.facts.iter().map(|(k, v)| (k.to_string(), v.clone())).collect::<std::collections::BTreeMap<_, _>>(),
+                "fuel_used": stats.fuel_used,
+                "elapsed_us": stats.elapsed.as_micros(),
+                "logs": stats.logs,
+            });
+            println!("{}", serde_json::to_string_pretty(&json)?);
+        }
+        Output::Text => {
+            println!("selectors:");
+            for s in &out.selectors {
+                println!("  {s}");
+            }
+            if !out.facts.is_empty() {
+                println!("facts:");
+                for (k, v) in &out.facts {
+                    println!("  {k} = {v}");
+                }
+            }
+            println!(
+                "fuel used: {} of {}",
+                stats.fuel_used,
+                module.spec().limits.fuel
+            );
+            println!(
+                "time:      {} µs (fresh instance)",
+                stats.elapsed.as_micros()
+            );
+            if !stats.logs.is_empty() {
+                println!("logs:");
+                for l in &stats.logs {
+                    println!("  [{}] {}", l.level, l.message);
+                }
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn bench(args: &RunArgs, iterations: usize) -> anyhow::Result<ExitCode> {
+    let runtime = Arc::new(runtime()?);
+    let (module, workload) = load_for_run(args, &runtime)?;
+    let input = crate::sandbox::wit_workload(&workload);
+    let warmup = (iterations / 10).max(1);
+    let mut samples = Vec::with_capacity(iterations);
+    let mut fuel = 0;
+    for i in 0..warmup + iterations {
+        let t = Instant::now();
+        let (r, stats) = module.attest(&runtime, &input);
+        let dt = t.elapsed();
+        r?;
+        fuel = stats.fuel_used;
+        if i >= warmup {
+            samples.push(dt);
+        }
+    }
+    samples.sort();
+    let pct = |p: usize| samples[(samples.len() * p / 100).min(samples.len() - 1)];
+    let total: Duration = samples.iter().sum();
+    let per_sec = samples.len() as f64 / total.as_secs_f64();
+    let summary = serde_json::json!({
+        "module": module.name(),
+        "iterations": samples.len(),
+        "allocator": runtime.allocator(),
+        "median_us": pct(50).as_secs_f64() * 1e6,
+        "p99_us": pct(99).as_secs_f64() * 1e6,
+        "min_us": samples[0].as_secs_f64() * 1e6,
+        "calls_per_sec": per_sec,
+        "fuel_per_call": fuel,
+    });
+    match args.output {
+        Output::Json => println!("{}", serde_json::to_string_pretty(&summary)?),
+        Output::Text => println!(
+            "{}: {} fresh-instance calls ({:?} allocator): median {:.1} µs, p99 {:.1} µs, min {:.1} µs, {:.0} calls/s, {} fuel/call",
+            module.name(),
+            samples.len(),
+            runtime.allocator(),
+            pct(50).as_secs_f64() * 1e6,
+            pct(99).as_secs_f64() * 1e6,
+            samples[0].as_secs_f64() * 1e6,
+            per_sec,
+            fuel
+        ),
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,361 @@
+//! Typed reads from an HCL body, remembering which keys were read so that every key nobody read
+//! can be reported at once.
+
+use std::collections::BTreeSet;
+
+use hcl::eval::Evaluate;
+use hcl::{Body, Structure, Value};
+
+use super::ConfigError;
+
+/// One HCL body (the file, a block, or an object value) being read.
+#[derive(Debug)]
+pub(crate) struct Table {
+    prefix: String,
+    entries: Vec<(String, Vec<String>, Entry)>,
+    read: BTreeSet<String>,
+}
+
+#[derive(Debug)]
+enum Entry {
+    Value(Value),
+    Body(Body),
+}
+
+impl Table {
+    /// Parse HCL text.
+    pub(crate) fn parse(text: &str) -> Result<Self, ConfigError> {
+        let body = hcl::parse(text).map_err(|e| ConfigError::Syntax(e.to_string()))?;
+        Self::from_body(String::new(), body)
+    }
+
+    fn from_body(prefix: String, body: Body) -> Result<Self, ConfigError> {
+        let mut entries = Vec::new();
+        let mut attrs = BTreeSet::new();
+        for structure in body {
+            match structure {
+                Structure::Attribute(attr) => {
+                    let key = attr.key.to_string();
+                    if !attrs.insert(key.clone()) {
+                        return Err(ConfigError::invalid(
+                            join(&prefix, &key),
+                            "set more than once",
+                        ));
+                    }
+                    let value = attr
+                        .expr
+                        .evaluate(&hcl::eval::Context::new())
+                        .map_err(|e| {
+                            ConfigError::invalid(
+                                join(&prefix, &key),
+                                format!("must be a literal value: {e}"),
+                            )
+                        })?;
+                    entries.push((key, Vec::new(), Entry::Value(value)));
+                }
+                Structure::Block(block) => {
+                    let labels = block.labels.iter().map(|l| l.as_str().to_owned()).collect();
+                    entries.push((
+                        block.identifier.to_string(),
+                        labels,
+                        Entry::Body(block.body),
+                    ));
+                }
+            }
+        }
+        Ok(Self {
+            prefix,
+            entries,
+            read: BTreeSet::new(),
+        })
+    }
+
+    fn from_object(prefix: String, map: hcl::Map<String, Value>) -> Self {
+        let entries = map
+            .into_iter()
+            .map(|(k, v)| (k, Vec::new(), Entry::Value(v)))
+            .collect();
+        Self {
+            prefix,
+            entries,
+            read: BTreeSet::new(),
+        }
+    }
+
+    /// Dotted path of a key in this table.
+    pub(crate) fn key(&self, key: &str) -> String {
+        join(&self.prefix, key)
+    }
+
+    fn value(&mut self, key: &str) -> Result<Option<Value>, ConfigError> {
+        self.read.insert(key.to_owned());
+        let mut found = self.entries.iter().filter(|(k, _, _)| k == key);
+        match found.next() {
+            None => Ok(None),
+            Some((_, _, Entry::Value(v))) => Ok(Some(v.clone())),
+            Some((_, _, Entry::Body(_))) => Err(ConfigError::invalid(
+                self.key(key),
+                "expected a value, found a block",
+            )),
+        }
+    }
+
+    /// A string (numbers and booleans are not silently turned into strings).
+    pub(crate) fn string(&mut self, key: &str) -> Result<Option<String>, ConfigError> {
+        match self.value(key)? {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s)),
+            Some(other) => Err(ConfigError::invalid(
+                self.key(key),
+                format!("expected a string, got {}", kind(&other)),
+            )),
+        }
+    }
+
+    /// A boolean; `"true"`/`"false"` strings are accepted because SPIRE's HCL v1 decoder accepts them.
+    pub(crate) fn bool(&mut self, key: &str) -> Result<Option<bool>, ConfigError> {
+        match self.value(key)? {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Bool(b)) => Ok(Some(b)),
+            Some(Value::String(s)) if s == "true" || s == "false" => Ok(Some(s == "true")),
+            Some(other) => Err(ConfigError::invalid(
+                self.key(key),
+                format!("expected true or false, got {}", kind(&other)),
+            )),
+        }
+    }
+
+    /// A whole number; numeric strings are accepted, as SPIRE's HCL v1 decoder accepts them.
+    pub(crate) fn int(&mut self, key: &str) -> Result<Option<i64>, ConfigError> {
+        let v = match self.value(key)? {
+            None | Some(Value::Null) => return Ok(None),
+            Some(Value::Number(n)) => n.as_i64(),
+            Some(Value::String(s)) => s.trim().parse().ok(),
+            Some(_) => None,
+        };
+        v.map(Some)
+            .ok_or_else(|| ConfigError::invalid(self.key(key), "expected a whole number"))
+    }
+
+    /// A whole number that must be positive.
+    pub(crate) fn positive(&mut self, key: &str) -> Result<Option<u64>, ConfigError> {
+        match self.int(key)? {
+            None => Ok(None),
+            Some(n) if n > 0 => Ok(Some(n.unsigned_abs())),
+            Some(n) => Err(ConfigError::invalid(
+                self.key(key),
+                format!("must be positive, got {n}"),
+            )),
+        }
+    }
+
+    /// A single unlabelled block `key { … }`, or an object value `key = { … }` (equivalent in
+    /// SPIRE's HCL v1).
+    pub(crate) fn block(&mut self, key: &str) -> Result<Option<Table>, ConfigError> {
+        self.read.insert(key.to_owned());
+        let prefix = self.key(key);
+        let mut tables = Vec::new();
+        for (k, labels, entry) in std::mem::take(&mut self.entries) {
+            if k != key {
+                self.entries.push((k, labels, entry));
+                continue;
+            }
+            if !labels.is_empty() {
+                return Err(ConfigError::invalid(
+                    &prefix,
+                    format!("takes no label, got {labels:?}"),
+                ));
+            }
+            tables.push(match entry {
+                Entry::Body(body) => Table::from_body(prefix.clone(), body)?,
+                Entry::Value(Value::Object(map)) => Table::from_object(prefix.clone(), map),
+                Entry::Value(other) => {
+                    return Err(ConfigError::invalid(
+                        &prefix,
+                        format!("expected a block, got {}", kind(&other)),
+                    ));
+                }
+            });
+        }
+        match tables.len() {
+            0 => Ok(None),
+            1 => Ok(tables.pop()),
+            n => Err(ConfigError::invalid(
+                prefix,
+                format!("block given {n} times; give it once"),
+            )),
+        }
+    }
+
+    /// Blocks with one label, `key "name" { … }`, in file order; also the object form
+    /// `key = { name = { … } }`. A name given twice is an error.
+    pub(crate) fn labelled_blocks(
+        &mut self,
+        key: &str,
+    ) -> Result<Vec<(String, Table)>, ConfigError> {
+        self.read.insert(key.to_owned());
+        let mut out: Vec<(String, Table)> = Vec::new();
+        for (k, labels, entry) in std::mem::take(&mut self.entries) {
+            if k != key {
+                self.entries.push((k, labels, entry));
+                continue;
+            }
+            let named: Vec<(String, Table)> = match (entry, labels.as_slice()) {
+                (Entry::Body(body), [name]) => vec![(
+                    name.clone(),
+                    Table::from_body(join(&self.key(key), name), body)?,
+                )],
+                (Entry::Body(_), labels) => {
+                    return Err(ConfigError::invalid(
+                        self.key(key),
+                        format!("takes exactly one label (its name), got {}", labels.len()),
+                    ));
+                }
+                (Entry::Value(Value::Object(map)), []) => {
+                    let mut v = Vec::new();
+                    for (name, value) in map {
+                        let Value::Object(inner) = value else {
+                            return Err(ConfigError::invalid(
+                                join(&self.key(key), &name),
+                                "expected a block",
+                            ));
+                        };
+                        v.push((
+                            name.clone(),
+                            Table::from_object(join(&self.key(key), &name), inner),
+                        ));
+                    }
+                    v
+                }
+                (Entry::Value(other), _) => {
+                    return Err(ConfigError::invalid(
+                        self.key(key),
+                        format!("expected blocks, got {}", kind(&other)),
+                    ));
+                }
+            };
+            for (name, table) in named {
+                if out.iter().any(|(n, _)| *n == name) {
+                    return Err(ConfigError::invalid(
+                        join(&self.key(key), &name),
+                        "defined more than once",
+                    ));
+                }
+                out.push((name, table));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Add every key of this table that nobody read to `unknown`.
+    pub(crate) fn finish(self, unknown: &mut Vec<String>) {
+        for (k, _, _) in &self.entries {
+            if !self.read.contains(k) {
+                unknown.push(join(&self.prefix, k));
+            }
+        }
+    }
+}
+
+fn join(prefix: &str, key: &str) -> String {
+    if prefix.is_empty() {
+        key.to_owned()
+    } else {
+        format!("{prefix}.{key}")
+    }
+}
+
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_and_reports_unknown_keys() {
+        let mut t = Table::parse(
+            "a = \"x\"\nb = 3\nc = true\nzz = 1\nblk {\n inner = \"y\"\n typo = 2\n}\n",
+        )
+        .unwrap();
+        assert_eq!(t.string("a").unwrap().as_deref(), Some("x"));
+        assert_eq!(t.int("b").unwrap(), Some(3));
+        assert_eq!(t.bool("c").unwrap(), Some(true));
+        let mut blk = t.block("blk").unwrap().unwrap();
+        assert_eq!(blk.string("inner").unwrap().as_deref(), Some("y"));
+        let mut unknown = Vec::new();
+        blk.finish(&mut unknown);
+        t.finish(&mut unknown);
+        unknown.sort();
+        assert_eq!(unknown, ["blk.typo", "zz"]);
+    }
+
+    #[test]
+    fn type_errors_name_the_key() {
+        let mut t = Table::parse("a = 3\nb = \"x\"\n").unwrap();
+        assert_eq!(
+            t.string("a").unwrap_err().to_string(),
+            "config key `a`: expected a string, got a number"
+        );
+        assert_eq!(
+            t.int("b").unwrap_err().to_string(),
+            "config key `b`: expected a whole number"
+        );
+    }
+
+    #[test]
+    fn hcl_v1_leniencies() {
+        let mut t = Table::parse("n = \"5\"\nb = \"true\"\nobj = { k = \"v\" }\n").unwrap();
+        assert_eq!(t.int("n").unwrap(), Some(5));
+        assert_eq!(t.bool("b").unwrap(), Some(true));
+        assert_eq!(
+            t.block("obj")
+                .unwrap()
+                .unwrap()
+                .string("k")
+                .unwrap()
+                .as_deref(),
+            Some("v")
+        );
+    }
+
+    #[test]
+    fn labelled_blocks_keep_order_and_refuse_duplicates() {
+        let mut t = Table::parse("m \"b\" { x = 1 }\nm \"a\" { x = 2 }\n").unwrap();
+        let names: Vec<_> = t
+            .labelled_blocks("m")
+            .unwrap()
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect();
+        assert_eq!(names, ["b", "a"]);
+        let mut dup = Table::parse("m \"a\" {}\nm \"a\" {}\n").unwrap();
+        assert_eq!(
+            dup.labelled_blocks("m").unwrap_err().to_string(),
+            "config key `m.a`: defined more than once"
+        );
+    }
+
+    #[test]
+    fn syntax_errors_use_spire_wording() {
+        let err = Table::parse("a = ").err().unwrap().to_string();
+        assert!(err.starts_with("unable to decode configuration: "), "{err}");
+    }
+
+    #[test]
+    fn references_are_refused() {
+        let err = Table::parse("a = var.x\n").err().unwrap().to_string();
+        assert!(
+            err.starts_with("config key `a`: must be a literal value"),
+            "{err}"
+        );
+    }
+}

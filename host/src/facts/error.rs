@@ -1,0 +1,66 @@
+//! Why facts about a process could not be gathered.
+
+use std::path::PathBuf;
+
+use crate::workload::Pid;
+
+/// A gathering failure. Each variant says whose fault it is: the caller's (a PID that does not
+/// exist), the process's (it went away or was replaced), or the host's (unreadable or
+/// unexpected kernel data).
+#[derive(Debug, thiserror::Error)]
+pub enum GatherError {
+    /// Caller: there is no such process under the proc root.
+    #[error("no process {pid}: {dir} does not exist")]
+    NoSuchProcess {
+        /// The PID asked for.
+        pid: Pid,
+        /// The directory that was looked for.
+        dir: PathBuf,
+    },
+    /// Process: it exited while its facts were being read.
+    #[error("process {pid} exited while its facts were being read")]
+    Vanished {
+        /// The PID.
+        pid: Pid,
+    },
+    /// Process: the PID was reused by another process while its facts were being read.
+    #[error(
+        "process {pid} was replaced by another process with the same PID while its facts were being read (start time {before} became {after})"
+    )]
+    PidReused {
+        /// The PID.
+        pid: Pid,
+        /// Start time read first.
+        before: u64,
+        /// Start time read last.
+        after: u64,
+    },
+    /// Host: a file could not be read (permissions, I/O).
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// Host: the kernel's data did not have the expected shape.
+    #[error("{path}: {problem}")]
+    Malformed {
+        /// The file.
+        path: PathBuf,
+        /// What was wrong.
+        problem: String,
+    },
+    /// Config: the executable is larger than the configured limit.
+    #[error(
+        "executable {path} is {size} bytes, over unix.workload_size_limit ({limit} bytes); raise the limit, or set it to -1 to skip hashing"
+    )]
+    ExeTooLarge {
+        /// The executable's path.
+        path: PathBuf,
+        /// Its size.
+        size: u64,
+        /// The configured limit.
+        limit: u64,
+    },
+}

@@ -1,0 +1,93 @@
+//! SHA-256 of a process's executable: bounded, and computed once per file version.
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::sync::Mutex;
+
+use sha2::{Digest, Sha256};
+
+use super::GatherError;
+use super::procfs::ProcDir;
+
+/// Entries kept before the cache is emptied; far above the number of distinct binaries a node runs.
+const MAX_ENTRIES: usize = 4096;
+
+/// Identity of one version of a file. `ctime` changes on every write and cannot be set by users,
+/// so a binary rewritten in place gets a new key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct FileVersion {
+    dev: u64,
+    ino: u64,
+    size: u64,
+    mtime_ns: i128,
+    ctime_ns: i128,
+}
+
+/// Hashes executables through `/proc/<pid>/exe`, which opens the very file the process runs even
+/// when it lives in another mount namespace or was deleted, and remembers digests per file version.
+#[derive(Debug, Default)]
+pub(crate) struct ExeHasher {
+    cache: Mutex<HashMap<FileVersion, String>>,
+}
+
+impl ExeHasher {
+    /// Digest of the executable of the process in `dir`; `display` is its reported path, used in
+    /// messages; `limit` is the largest size hashed (`0` = unlimited).
+    pub(crate) fn digest(
+        &self,
+        dir: &ProcDir,
+        display: &Path,
+        limit: u64,
+    ) -> Result<String, GatherError> {
+        let path = dir.path("exe");
+        let file = std::fs::File::open(&path).map_err(|e| dir.classify(path.clone(), e))?;
+        let meta = file.metadata().map_err(|e| dir.classify(path.clone(), e))?;
+        if limit > 0 && meta.len() > limit {
+            return Err(GatherError::ExeTooLarge {
+                path: display.to_owned(),
+                size: meta.len(),
+                limit,
+            });
+        }
+        let version = FileVersion {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            size: meta.len(),
+            mtime_ns: i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec()),
+            ctime_ns: i128::from(meta.ctime()) * 1_000_000_000 + i128::from(meta.ctime_nsec()),
+        };
+        if let Some(hit) = self.lock().get(&version) {
+            return Ok(hit.clone());
+        }
+        let mut hasher = Sha256::new();
+        // Never read past the size seen at open: a file that grows while hashed would otherwise
+        // make the read unbounded.
+        let mut reader = file.take(meta.len());
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let n = reader
+                .read(&mut buf)
+                .map_err(|e| dir.classify(path.clone(), e))?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf[..n]);
+        }
+        let digest = hex::encode(hasher.finalize());
+        let mut cache = self.lock();
+        if cache.len() >= MAX_ENTRIES {
+            cache.clear();
+        }
+        cache.insert(version, digest.clone());
+        Ok(digest)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<FileVersion, String>> {
+        // A poisoned cache only means another thread panicked mid-insert; the map is still valid.
+        self.cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}

@@ -1,0 +1,111 @@
+//! The pipeline: gather → enrich → decide, for one PID, under one configuration.
+//!
+//! Invariant: stages run in order and each sees only the previous stage's output; any stage's
+//! error ends the attestation with that error and nothing else (fail closed).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::attestation::{Attestation, ModuleReport};
+use crate::config::{Config, ConfigError};
+use crate::facts::{GatherError, Gatherer};
+use crate::policy::{DecideError, Policies, PolicyError};
+use crate::sandbox::{CallError, LoadError, Runtime, Sandbox};
+use crate::workload::Pid;
+
+/// Setting up an attestor failed: the configuration, a module or the policies are unusable.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    /// The configuration.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// A module.
+    #[error(transparent)]
+    Module(#[from] LoadError),
+    /// The policies.
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
+}
+
+/// One attestation failed. Nothing is emitted.
+#[derive(Debug, thiserror::Error)]
+pub enum AttestError {
+    /// Facts could not be gathered.
+    #[error(transparent)]
+    Gather(#[from] GatherError),
+    /// A required module failed.
+    #[error(transparent)]
+    Module(#[from] CallError),
+    /// The policy stage failed.
+    #[error(transparent)]
+    Decide(#[from] DecideError),
+    /// A blocking task panicked or was cancelled (a host bug).
+    #[error("attestation task failed: {0}")]
+    Task(String),
+}
+
+/// A configured attestor: gatherer, module set and policy generation, ready to attest.
+#[derive(Debug)]
+pub struct Attestor {
+    gatherer: Gatherer,
+    sandbox: Sandbox,
+    policies: Policies,
+}
+
+impl Attestor {
+    /// Build every stage from a configuration. `runtime` is shared by all attestors of a
+    /// process so that a reload does not create a second engine.
+    pub fn new(
+        config: &Config,
+        runtime: Arc<Runtime>,
+        proc_root: impl Into<PathBuf>,
+    ) -> Result<Self, SetupError> {
+        let policies = Policies::load(&config.policy, &config.trust_domain)?;
+        let sandbox = Sandbox::load(runtime, config.modules.clone())?;
+        Ok(Self {
+            gatherer: Gatherer::new(proc_root, config.unix.clone()),
+            sandbox,
+            policies,
+        })
+    }
+
+    /// Assemble an attestor from stages built elsewhere.
+    pub fn from_parts(gatherer: Gatherer, sandbox: Sandbox, policies: Policies) -> Self {
+        Self {
+            gatherer,
+            sandbox,
+            policies,
+        }
+    }
+
+    /// The policy generation.
+    pub fn policies(&self) -> &Policies {
+        &self.policies
+    }
+
+    /// The module set.
+    pub fn sandbox(&self) -> &Sandbox {
+        &self.sandbox
+    }
+
+    /// Attest on the calling thread: gather, run modules, decide. Blocking.
+    pub fn attest_blocking(&self, pid: Pid) -> Result<Attestation, AttestError> {
+        let mut workload = self.gatherer.gather(pid)?;
+        let runs = self.sandbox.enrich(&mut workload)?;
+        let decision = self.policies.decide(&workload)?;
+        Ok(Attestation {
+            workload,
+            modules: runs.into_iter().map(ModuleReport::from).collect(),
+            decision,
+        })
+    }
+
+    /// Attest from async code: the blocking stages (procfs, guests) run on the blocking pool,
+    /// never on an executor thread.
+    pub async fn attest(self: &Arc<Self>, pid: Pid) -> Result<Attestation, AttestError> {
+        let me = Arc::clone(self);
+        tokio::task::spawn_blocking(move || me.attest_blocking(pid))
+            .await
+            .map_err(|e| AttestError::Task(e.to_string()))?
+    }
+}

@@ -1,0 +1,181 @@
+//! Decide: Cedar policies choose which selectors leave the host and which SPIFFE IDs the
+//! workload may hold, and say which policy decided.
+//!
+//! Invariant: deny wins and errors deny. A gate or guard that fails to evaluate counts as a
+//! `forbid` that matched (Cedar itself would skip it, failing open); a selector filter that fails
+//! suppresses its selector. A policy generation is immutable once loaded and carries a hash of
+//! everything that went into it.
+//!
+//! Passes per attestation: `attest` (gate), `propose` (identity rules), `issue` (one request per
+//! rendered candidate), `emit` (one per selector, memoised when the filters look only at the
+//! selector).
+
+mod decide;
+mod decision;
+mod entities;
+mod error;
+mod load;
+mod rules;
+mod source;
+mod template;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::RwLock;
+
+use cedar_policy::{Authorizer, PolicySet, Schema};
+
+pub use decision::{Candidate, Decision, IssuedId, SelectorReport, Suppressed, Verdict};
+pub use error::{DecideError, Location, PolicyError};
+pub use load::{PolicyMeta, SCHEMA};
+pub use rules::IdentityRule;
+pub use source::{PolicyFile, default_files, read_dir};
+pub use template::{RenderEnv, RenderError, Template, TemplateError, ValueRule, Var};
+
+use crate::spiffe_id::TrustDomain;
+use entities::Types;
+
+/// The four decisions, each a Cedar action.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Pass {
+    /// Gate: may this workload be attested at all?
+    Attest,
+    /// Identity rules: which IDs are proposed?
+    Propose,
+    /// Guards: may this candidate be issued?
+    Issue,
+    /// Selector filters: may this selector leave the host?
+    Emit,
+}
+
+impl Pass {
+    /// Every pass.
+    pub const ALL: [Pass; 4] = [Pass::Attest, Pass::Propose, Pass::Issue, Pass::Emit];
+
+    /// The pass of a Cedar action id.
+    pub fn from_action(id: &str) -> Option<Self> {
+        Some(match id {
+            "attest" => Self::Attest,
+            "propose" => Self::Propose,
+            "issue" => Self::Issue,
+            "emit" => Self::Emit,
+            _ => return None,
+        })
+    }
+}
+
+/// Where policies come from (the config's `policy { … }` block).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PolicySettings {
+    /// A directory of `.cedar` files; `None` uses the embedded default set.
+    pub dir: Option<PathBuf>,
+    /// The `{cluster}` template variable.
+    pub cluster: Option<String>,
+}
+
+/// Most IDs one workload is issued; more matching rules are dropped (and audited).
+pub const MAX_ISSUED: usize = 10;
+
+/// Memoised emit decisions: `(allowed, determining policies)` per selector string.
+type EmitMemo = RwLock<HashMap<String, (bool, Vec<String>)>>;
+
+/// One loaded, checked policy generation.
+pub struct Policies {
+    trust_domain: TrustDomain,
+    cluster: Option<String>,
+    generation: String,
+    schema: Schema,
+    types: Types,
+    metas: BTreeMap<String, PolicyMeta>,
+    rules: Vec<IdentityRule>,
+    slices: HashMap<Pass, PolicySet>,
+    emit_memo: Option<EmitMemo>,
+    authorizer: Authorizer,
+    strict_runtime_checks: bool,
+}
+
+impl std::fmt::Debug for Policies {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Policies")
+            .field("generation", &self.generation)
+            .field("policies", &self.metas.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Policies {
+    /// Load the configured policy set (or the embedded default).
+    pub fn load(
+        settings: &PolicySettings,
+        trust_domain: &TrustDomain,
+    ) -> Result<Self, PolicyError> {
+        let files = match &settings.dir {
+            Some(dir) => read_dir(dir)?,
+            None => default_files(),
+        };
+        Self::from_files(&files, trust_domain, settings.cluster.clone())
+    }
+
+    /// Load a policy set from files already read.
+    pub fn from_files(
+        files: &[PolicyFile],
+        trust_domain: &TrustDomain,
+        cluster: Option<String>,
+    ) -> Result<Self, PolicyError> {
+        let loaded = load::load(files, trust_domain)?;
+        let generation = source::generation(
+            files,
+            &[
+                load::SCHEMA,
+                trust_domain.as_str(),
+                cluster.as_deref().unwrap_or(""),
+            ],
+        );
+        Ok(Self {
+            trust_domain: trust_domain.clone(),
+            cluster,
+            generation,
+            schema: loaded.schema,
+            types: Types::new()?,
+            metas: loaded.metas,
+            rules: loaded.rules,
+            slices: loaded.slices,
+            emit_memo: loaded.emit_memoisable.then(|| RwLock::new(HashMap::new())),
+            authorizer: Authorizer::new(),
+            strict_runtime_checks: false,
+        })
+    }
+
+    /// Also check every entity store and request against the schema while deciding. The host
+    /// builds both by code, so conformance is its own invariant; tests and `explain` turn this
+    /// on to prove it, production skips the cost.
+    pub fn with_runtime_checks(mut self) -> Self {
+        self.strict_runtime_checks = true;
+        self
+    }
+
+    /// The generation hash.
+    pub fn generation(&self) -> &str {
+        &self.generation
+    }
+
+    /// The trust domain IDs are issued in.
+    pub fn trust_domain(&self) -> &TrustDomain {
+        &self.trust_domain
+    }
+
+    /// Every loaded policy by id.
+    pub fn policies(&self) -> &BTreeMap<String, PolicyMeta> {
+        &self.metas
+    }
+
+    /// The identity rules, by id.
+    pub fn rules(&self) -> &[IdentityRule] {
+        &self.rules
+    }
+
+    /// Whether emit decisions are memoised for this generation.
+    pub fn emit_memoised(&self) -> bool {
+        self.emit_memo.is_some()
+    }
+}

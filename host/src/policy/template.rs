@@ -1,0 +1,402 @@
+//! Templates in policy annotations (`@spiffe_id("spiffe://{trust_domain}/ns/{k8s.namespace}")`).
+//!
+//! Cedar cannot build strings, so the host renders identity templates. The language is small
+//! and total: literal text and `{variable}`s, nothing else. An unknown variable is a load error;
+//! a variable the workload lacks means "no candidate", never an empty segment.
+
+use std::fmt;
+
+use crate::spiffe_id::{TrustDomain, is_valid_path_segment};
+use crate::workload::{FactKey, Workload};
+
+/// A template variable.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Var {
+    /// `{trust_domain}`
+    TrustDomain,
+    /// `{cluster}`: the config's cluster name.
+    Cluster,
+    /// `{k8s.namespace}`
+    Namespace,
+    /// `{k8s.service_account}`
+    ServiceAccount,
+    /// `{k8s.pod_name}`
+    PodName,
+    /// `{k8s.pod_uid}`
+    PodUid,
+    /// `{k8s.node_name}`
+    NodeName,
+    /// `{k8s.container}`
+    Container,
+    /// `{k8s.owner_kind}` (first owner reference)
+    OwnerKind,
+    /// `{k8s.owner_name}` (first owner reference)
+    OwnerName,
+    /// `{unix.uid}` (effective)
+    Uid,
+    /// `{unix.gid}` (effective)
+    Gid,
+    /// `{unix.user}`
+    User,
+    /// `{unix.group}`
+    Group,
+    /// `{label:<key>}`: a pod label.
+    Label(String),
+    /// `{annotation:<key>}`: a pod annotation.
+    Annotation(String),
+    /// `{fact:<source.key>}`: a fact (host or module).
+    Fact(FactKey),
+}
+
+impl fmt::Display for Var {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = match self {
+            Self::TrustDomain => "trust_domain",
+            Self::Cluster => "cluster",
+            Self::Namespace => "k8s.namespace",
+            Self::ServiceAccount => "k8s.service_account",
+            Self::PodName => "k8s.pod_name",
+            Self::PodUid => "k8s.pod_uid",
+            Self::NodeName => "k8s.node_name",
+            Self::Container => "k8s.container",
+            Self::OwnerKind => "k8s.owner_kind",
+            Self::OwnerName => "k8s.owner_name",
+            Self::Uid => "unix.uid",
+            Self::Gid => "unix.gid",
+            Self::User => "unix.user",
+            Self::Group => "unix.group",
+            Self::Label(k) => return write!(f, "{{label:{k}}}"),
+            Self::Annotation(k) => return write!(f, "{{annotation:{k}}}"),
+            Self::Fact(k) => return write!(f, "{{fact:{k}}}"),
+        };
+        write!(f, "{{{s}}}")
+    }
+}
+
+impl Var {
+    fn parse(name: &str) -> Result<Self, TemplateError> {
+        Ok(match name {
+            "trust_domain" => Self::TrustDomain,
+            "cluster" => Self::Cluster,
+            "k8s.namespace" => Self::Namespace,
+            "k8s.service_account" => Self::ServiceAccount,
+            "k8s.pod_name" => Self::PodName,
+            "k8s.pod_uid" => Self::PodUid,
+            "k8s.node_name" => Self::NodeName,
+            "k8s.container" => Self::Container,
+            "k8s.owner_kind" => Self::OwnerKind,
+            "k8s.owner_name" => Self::OwnerName,
+            "unix.uid" => Self::Uid,
+            "unix.gid" => Self::Gid,
+            "unix.user" => Self::User,
+            "unix.group" => Self::Group,
+            _ => {
+                if let Some(k) = name.strip_prefix("label:").filter(|k| !k.is_empty()) {
+                    Self::Label(k.to_owned())
+                } else if let Some(k) = name.strip_prefix("annotation:").filter(|k| !k.is_empty()) {
+                    Self::Annotation(k.to_owned())
+                } else if let Some(k) = name.strip_prefix("fact:") {
+                    Self::Fact(
+                        FactKey::new(k)
+                            .map_err(|_| TemplateError::UnknownVariable(name.to_owned()))?,
+                    )
+                } else {
+                    return Err(TemplateError::UnknownVariable(name.to_owned()));
+                }
+            }
+        })
+    }
+
+    /// The variable's value for a workload, or `None` when the workload lacks it.
+    fn value(&self, env: &RenderEnv<'_>) -> Option<String> {
+        let w = env.workload;
+        let k8s = w.kubernetes.as_ref();
+        let pod = k8s.map(|k| &k.pod);
+        match self {
+            Self::TrustDomain => Some(env.trust_domain.to_string()),
+            Self::Cluster => env.cluster.map(str::to_owned),
+            Self::Namespace => pod.map(|p| p.namespace.clone()),
+            Self::ServiceAccount => pod.map(|p| p.service_account.clone()),
+            Self::PodName => pod.map(|p| p.name.clone()),
+            Self::PodUid => pod.map(|p| p.uid.0.clone()),
+            Self::NodeName => pod.map(|p| p.node_name.clone()),
+            Self::Container => k8s
+                .and_then(|k| k.container.as_ref())
+                .map(|c| c.name.clone()),
+            Self::OwnerKind => pod.and_then(|p| p.owners.first()).map(|o| o.kind.clone()),
+            Self::OwnerName => pod.and_then(|p| p.owners.first()).map(|o| o.name.clone()),
+            Self::Uid => Some(w.unix.euid.to_string()),
+            Self::Gid => Some(w.unix.egid.to_string()),
+            Self::User => w.unix.user.clone(),
+            Self::Group => w.unix.group.clone(),
+            Self::Label(key) => pod.and_then(|p| p.labels.get(key)).cloned(),
+            Self::Annotation(key) => pod.and_then(|p| p.annotations.get(key)).cloned(),
+            Self::Fact(key) => w.facts.get(key).cloned(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Part {
+    Text(String),
+    Var(Var),
+}
+
+/// A parsed template.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Template {
+    source: String,
+    parts: Vec<Part>,
+}
+
+/// What a rendered value must be.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ValueRule {
+    /// A SPIFFE ID path segment (`[A-Za-z0-9._-]+`, not `.` or `..`). `{trust_domain}` is exempt.
+    PathSegment,
+    /// Any text without control characters.
+    Text,
+}
+
+/// The workload and settings a template is rendered against.
+#[derive(Clone, Copy, Debug)]
+pub struct RenderEnv<'a> {
+    /// The workload.
+    pub workload: &'a Workload,
+    /// The configured trust domain.
+    pub trust_domain: &'a TrustDomain,
+    /// The configured cluster name.
+    pub cluster: Option<&'a str>,
+}
+
+impl Template {
+    /// Parse a template.
+    pub fn parse(source: &str) -> Result<Self, TemplateError> {
+        let mut parts = Vec::new();
+        let mut rest = source;
+        while !rest.is_empty() {
+            match rest.find(['{', '}']) {
+                None => {
+                    parts.push(Part::Text(rest.to_owned()));
+                    break;
+                }
+                Some(i) if rest.as_bytes()[i] == b'}' => return Err(TemplateError::Unbalanced),
+                Some(i) => {
+                    if i > 0 {
+                        parts.push(Part::Text(rest[..i].to_owned()));
+                    }
+                    let after = &rest[i + 1..];
+                    let end = after.find('}').ok_or(TemplateError::Unbalanced)?;
+                    let name = &after[..end];
+                    if name.contains('{') {
+                        return Err(TemplateError::Unbalanced);
+                    }
+                    parts.push(Part::Var(Var::parse(name)?));
+                    rest = &after[end + 1..];
+                }
+            }
+        }
+        Ok(Self {
+            source: source.to_owned(),
+            parts,
+        })
+    }
+
+    /// The template as written.
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// The variables it uses.
+    pub fn vars(&self) -> impl Iterator<Item = &Var> {
+        self.parts.iter().filter_map(|p| match p {
+            Part::Var(v) => Some(v),
+            Part::Text(_) => None,
+        })
+    }
+
+    /// Render against a workload. Every substituted value is checked against `rule`.
+    pub fn render(&self, env: &RenderEnv<'_>, rule: ValueRule) -> Result<String, RenderError> {
+        let mut out = String::with_capacity(self.source.len() + 32);
+        for part in &self.parts {
+            match part {
+                Part::Text(t) => out.push_str(t),
+                Part::Var(v) => {
+                    let value = v
+                        .value(env)
+                        .ok_or_else(|| RenderError::Missing(v.to_string()))?;
+                    let ok = match rule {
+                        ValueRule::PathSegment => {
+                            *v == Var::TrustDomain || is_valid_path_segment(&value)
+                        }
+                        ValueRule::Text => {
+                            !value.is_empty() && !value.chars().any(char::is_control)
+                        }
+                    };
+                    if !ok {
+                        return Err(RenderError::Invalid {
+                            var: v.to_string(),
+                            value,
+                        });
+                    }
+                    out.push_str(&value);
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// A template that cannot be loaded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TemplateError {
+    /// `{nope}`.
+    #[error(
+        "unknown template variable `{{{0}}}`; known: {{trust_domain}}, {{cluster}}, {{k8s.namespace}}, {{k8s.service_account}}, {{k8s.pod_name}}, {{k8s.pod_uid}}, {{k8s.node_name}}, {{k8s.container}}, {{k8s.owner_kind}}, {{k8s.owner_name}}, {{unix.uid}}, {{unix.gid}}, {{unix.user}}, {{unix.group}}, {{label:<key>}}, {{annotation:<key>}}, {{fact:<source.key>}}"
+    )]
+    UnknownVariable(String),
+    /// A `{` without `}` or the reverse.
+    #[error("unbalanced `{{` or `}}`")]
+    Unbalanced,
+}
+
+/// Why a template produced no value for a workload. Recorded in the audit, never an error.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RenderError {
+    /// The workload lacks the variable (not a pod, label absent…).
+    #[error("missing {0}")]
+    Missing(String),
+    /// The value cannot be used there (a `/` in a path segment…).
+    #[error("render failed: {var} is {value:?}, not a valid SPIFFE ID path segment")]
+    Invalid {
+        /// The variable.
+        var: String,
+        /// Its value.
+        value: String,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::workload::{Gid, KubernetesFacts, Pid, PodFacts, PodUid, Uid, UnixFacts};
+
+    fn workload(k8s: bool) -> Workload {
+        let mut w = Workload::new(UnixFacts {
+            pid: Pid(1),
+            start_time: 0,
+            uid: Uid(0),
+            euid: Uid(1000),
+            gid: Gid(0),
+            egid: Gid(1000),
+            supplementary_gids: vec![],
+            user: Some("bob".into()),
+            group: None,
+            supplementary_group_names: Default::default(),
+            exe_path: None,
+            exe_sha256: None,
+        });
+        if k8s {
+            w.kubernetes = Some(KubernetesFacts {
+                pod: PodFacts {
+                    uid: PodUid("u-1".into()),
+                    name: "web-1".into(),
+                    namespace: "prod".into(),
+                    service_account: "web".into(),
+                    node_name: "n1".into(),
+                    labels: [
+                        ("app".to_owned(), "web".to_owned()),
+                        ("bad".to_owned(), "a/b".to_owned()),
+                    ]
+                    .into(),
+                    annotations: Default::default(),
+                    owners: vec![],
+                    host_network: false,
+                },
+                container: None,
+                namespace_labels: Default::default(),
+            });
+        }
+        w.facts
+            .insert(FactKey::new("team.name").unwrap(), "payments".into());
+        w
+    }
+
+    fn render(src: &str, w: &Workload) -> Result<String, RenderError> {
+        let td = TrustDomain::new("example.org").unwrap();
+        let env = RenderEnv {
+            workload: w,
+            trust_domain: &td,
+            cluster: Some("c1"),
+        };
+        Template::parse(src)
+            .unwrap()
+            .render(&env, ValueRule::PathSegment)
+    }
+
+    #[test]
+    fn renders_every_kind_of_variable() {
+        let w = workload(true);
+        assert_eq!(
+            render(
+                "spiffe://{trust_domain}/ns/{k8s.namespace}/sa/{k8s.service_account}",
+                &w
+            )
+            .unwrap(),
+            "spiffe://example.org/ns/prod/sa/web"
+        );
+        assert_eq!(
+            render(
+                "spiffe://{trust_domain}/{cluster}/{label:app}/{fact:team.name}/{unix.uid}",
+                &w
+            )
+            .unwrap(),
+            "spiffe://example.org/c1/web/payments/1000"
+        );
+    }
+
+    #[test]
+    fn missing_and_invalid_values_render_nothing() {
+        let host = workload(false);
+        assert_eq!(
+            render("spiffe://{trust_domain}/ns/{k8s.namespace}", &host),
+            Err(RenderError::Missing("{k8s.namespace}".into()))
+        );
+        assert_eq!(
+            render("spiffe://{trust_domain}/{unix.group}", &host),
+            Err(RenderError::Missing("{unix.group}".into()))
+        );
+        let pod = workload(true);
+        assert_eq!(
+            render("spiffe://{trust_domain}/{label:nope}", &pod),
+            Err(RenderError::Missing("{label:nope}".into()))
+        );
+        assert!(matches!(
+            render("spiffe://{trust_domain}/{label:bad}", &pod),
+            Err(RenderError::Invalid { .. })
+        ));
+    }
+
+    #[test]
+    fn parse_errors() {
+        assert_eq!(
+            Template::parse("spiffe://{trust_domain}/{k8s.namespce}"),
+            Err(TemplateError::UnknownVariable("k8s.namespce".into()))
+        );
+        assert_eq!(
+            Template::parse("spiffe://{trust_domain"),
+            Err(TemplateError::Unbalanced)
+        );
+        assert_eq!(Template::parse("a}b"), Err(TemplateError::Unbalanced));
+        assert_eq!(
+            Template::parse("{label:}"),
+            Err(TemplateError::UnknownVariable("label:".into()))
+        );
+        assert_eq!(
+            Template::parse("{fact:nodot}"),
+            Err(TemplateError::UnknownVariable("fact:nodot".into()))
+        );
+        let t = Template::parse("spiffe://{trust_domain}/x").unwrap();
+        assert_eq!(t.vars().collect::<Vec<_>>(), [&Var::TrustDomain]);
+    }
+}

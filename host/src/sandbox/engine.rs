@@ -1,0 +1,161 @@
+//! The process-wide Wasm runtime: one engine, its epoch ticker, and the call slots.
+
+use std::sync::{Condvar, Mutex, PoisonError};
+
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+use super::error::LoadError;
+use super::ticker::Ticker;
+
+/// Engine-wide settings (the config's `sandbox { … }` block).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RuntimeSettings {
+    /// Module calls that may run at once; further calls wait for a slot. Also sizes the
+    /// instance pool.
+    pub max_concurrent_calls: u32,
+    /// Ceiling for any module's memory cap, in bytes; sizes the pool's memory slots.
+    pub max_memory_bytes: u64,
+}
+
+impl Default for RuntimeSettings {
+    fn default() -> Self {
+        Self {
+            max_concurrent_calls: 16,
+            max_memory_bytes: 64 << 20,
+        }
+    }
+}
+
+/// Which instance allocator the engine ended up with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Allocator {
+    /// Pre-reserved slots: fastest instantiation.
+    Pooling,
+    /// Plain allocation per instance, used when the pool's address space cannot be reserved.
+    OnDemand,
+}
+
+/// One engine per process. Modules compiled by it can be instantiated by any thread.
+pub struct Runtime {
+    engine: Engine,
+    ticker: Ticker,
+    allocator: Allocator,
+    settings: RuntimeSettings,
+    slots: Slots,
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime")
+            .field("allocator", &self.allocator)
+            .field("settings", &self.settings)
+            .finish()
+    }
+}
+
+impl Runtime {
+    /// Build the engine: fuel and epochs on, pooling allocator if the address space allows it.
+    pub fn new(settings: RuntimeSettings) -> Result<Self, LoadError> {
+        let (engine, allocator) = match Engine::new(&engine_config(&settings, true)) {
+            Ok(engine) => (engine, Allocator::Pooling),
+            Err(e) => {
+                // Small address spaces (RLIMIT_AS, 39-bit VA, strict overcommit) cannot reserve
+                // the pool; on-demand allocation is slower but equally safe.
+                tracing::warn!(error = %e, "wasm instance pool unavailable; using on-demand allocation");
+                let engine = Engine::new(&engine_config(&settings, false))
+                    .map_err(|e| LoadError::Engine(format!("{e:#}")))?;
+                (engine, Allocator::OnDemand)
+            }
+        };
+        let ticker = Ticker::start(engine.clone())
+            .map_err(|e| LoadError::Engine(format!("cannot start the epoch thread: {e}")))?;
+        let slots = Slots::new(settings.max_concurrent_calls as usize);
+        Ok(Self {
+            engine,
+            ticker,
+            allocator,
+            settings,
+            slots,
+        })
+    }
+
+    /// The engine.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// The allocator in use.
+    pub fn allocator(&self) -> Allocator {
+        self.allocator
+    }
+
+    /// The settings the runtime was built with.
+    pub fn settings(&self) -> &RuntimeSettings {
+        &self.settings
+    }
+
+    pub(crate) fn ticker(&self) -> &Ticker {
+        &self.ticker
+    }
+
+    pub(crate) fn slot(&self) -> SlotGuard<'_> {
+        self.slots.acquire()
+    }
+}
+
+fn engine_config(settings: &RuntimeSettings, pooling: bool) -> Config {
+    let mut config = Config::new();
+    config.wasm_component_model(true);
+    config.consume_fuel(true);
+    config.epoch_interruption(true);
+    config.parallel_compilation(true);
+    if pooling {
+        let n = settings.max_concurrent_calls.max(1);
+        let mut pool = PoolingAllocationConfig::default();
+        // A component from wit-component holds the guest's core module plus small shim and
+        // fixup modules: a few core instances and tables, one or two memories.
+        pool.total_component_instances(n)
+            .total_core_instances(n * 8)
+            .total_memories(n * 2)
+            .total_tables(n * 8)
+            .max_memory_size(usize::try_from(settings.max_memory_bytes).unwrap_or(usize::MAX));
+        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    }
+    config
+}
+
+/// A counting semaphore for blocking threads: the pool fails instantiation when full instead of
+/// waiting, so callers wait here first.
+struct Slots {
+    free: Mutex<usize>,
+    cv: Condvar,
+}
+
+impl Slots {
+    fn new(n: usize) -> Self {
+        Self {
+            free: Mutex::new(n.max(1)),
+            cv: Condvar::new(),
+        }
+    }
+
+    fn acquire(&self) -> SlotGuard<'_> {
+        let mut free = self.free.lock().unwrap_or_else(PoisonError::into_inner);
+        while *free == 0 {
+            free = self.cv.wait(free).unwrap_or_else(PoisonError::into_inner);
+        }
+        *free -= 1;
+        SlotGuard(self)
+    }
+}
+
+/// A held call slot.
+pub(crate) struct SlotGuard<'a>(&'a Slots);
+
+impl Drop for SlotGuard<'_> {
+    fn drop(&mut self) {
+        *self.0.free.lock().unwrap_or_else(PoisonError::into_inner) += 1;
+        self.0.cv.notify_one();
+    }
+}
