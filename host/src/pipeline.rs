@@ -55,27 +55,15 @@ pub struct Attestor {
 impl Attestor {
     /// Build every stage from a configuration. `runtime` is shared by all attestors of a
     /// process so that a reload does not create a second engine.
-    pub fn new(
-        config: &Config,
-        runtime: Arc<Runtime>,
-        proc_root: impl Into<PathBuf>,
-    ) -> Result<Self, SetupError> {
+    pub fn new(config: &Config, runtime: Arc<Runtime>, proc_root: impl Into<PathBuf>) -> Result<Self, SetupError> {
         let policies = Policies::load(&config.policy, &config.trust_domain)?;
         let sandbox = Sandbox::load(runtime, config.modules.clone())?;
-        Ok(Self {
-            gatherer: Gatherer::new(proc_root, config.unix.clone()),
-            sandbox,
-            policies,
-        })
+        Ok(Self { gatherer: Gatherer::new(proc_root, config.unix.clone()), sandbox, policies })
     }
 
     /// Assemble an attestor from stages built elsewhere.
     pub fn from_parts(gatherer: Gatherer, sandbox: Sandbox, policies: Policies) -> Self {
-        Self {
-            gatherer,
-            sandbox,
-            policies,
-        }
+        Self { gatherer, sandbox, policies }
     }
 
     /// The policy generation.
@@ -93,11 +81,7 @@ impl Attestor {
         let mut workload = self.gatherer.gather(pid)?;
         let runs = self.sandbox.enrich(&mut workload)?;
         let decision = self.policies.decide(&workload)?;
-        Ok(Attestation {
-            workload,
-            modules: runs.into_iter().map(ModuleReport::from).collect(),
-            decision,
-        })
+        Ok(Attestation { workload, modules: runs.into_iter().map(ModuleReport::from).collect(), decision })
     }
 
     /// Attest from async code: the blocking stages (procfs, guests) run on the blocking pool,

@@ -16,15 +16,8 @@ pub struct SelectorKind(String);
 
 impl SelectorKind {
     /// Kinds that attestor's own fact sources emit; modules may not take these names.
-    pub const RESERVED: &'static [&'static str] = &[
-        "k8s",
-        "unix",
-        "spiffe-id",
-        "sigstore",
-        "k8s_psat",
-        "attestor",
-        "host",
-    ];
+    pub const RESERVED: &'static [&'static str] =
+        &["k8s", "unix", "spiffe-id", "sigstore", "k8s_psat", "attestor", "host"];
 
     /// Validate a kind: 1 to 32 characters, a lower-case letter first, then lower-case letters,
     /// digits, `-` or `_`.
@@ -32,8 +25,7 @@ impl SelectorKind {
         let kind = kind.into();
         let mut chars = kind.chars();
         let first_ok = chars.next().is_some_and(|c| c.is_ascii_lowercase());
-        let rest_ok =
-            chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+        let rest_ok = chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
         if !first_ok || !rest_ok || kind.len() > 32 {
             return Err(InvalidSelector::Kind(kind));
         }
@@ -84,10 +76,7 @@ pub struct Selector {
 impl Selector {
     /// A selector of the given kind.
     pub fn new(kind: SelectorKind, value: impl Into<String>) -> Self {
-        Self {
-            kind,
-            value: value.into(),
-        }
+        Self { kind, value: value.into() }
     }
 
     /// The kind (`k8s` in `k8s:ns:default`).
@@ -102,9 +91,7 @@ impl Selector {
 
     /// The value's own key, the part before its first colon (`ns`), or the whole value.
     pub fn key(&self) -> &str {
-        self.value
-            .split_once(':')
-            .map_or(self.value.as_str(), |(k, _)| k)
+        self.value.split_once(':').map_or(self.value.as_str(), |(k, _)| k)
     }
 
     /// What follows the value's key (`default`), or the empty string.
@@ -122,9 +109,7 @@ impl fmt::Display for Selector {
 impl FromStr for Selector {
     type Err = InvalidSelector;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let (kind, value) = s
-            .split_once(':')
-            .ok_or_else(|| InvalidSelector::NoKind(s.to_owned()))?;
+        let (kind, value) = s.split_once(':').ok_or_else(|| InvalidSelector::NoKind(s.to_owned()))?;
         Ok(Self::new(SelectorKind::new(kind)?, value))
     }
 }
@@ -149,9 +134,7 @@ pub enum InvalidSelector {
     #[error("selector {0:?} has no `kind:` prefix")]
     NoKind(String),
     /// The kind has characters outside `[a-z0-9_-]` or does not start with a letter.
-    #[error(
-        "selector kind {0:?} must be 1-32 characters: a lower-case letter, then a-z, 0-9, `-` or `_`"
-    )]
+    #[error("selector kind {0:?} must be 1-32 characters: a lower-case letter, then a-z, 0-9, `-` or `_`")]
     Kind(String),
 }
 
@@ -179,18 +162,9 @@ mod tests {
 
     #[test]
     fn rejects_bad_kinds() {
-        assert_eq!(
-            "nokind".parse::<Selector>(),
-            Err(InvalidSelector::NoKind("nokind".into()))
-        );
-        assert!(matches!(
-            "K8S:ns:x".parse::<Selector>(),
-            Err(InvalidSelector::Kind(_))
-        ));
-        assert!(matches!(
-            ":ns:x".parse::<Selector>(),
-            Err(InvalidSelector::Kind(_))
-        ));
+        assert_eq!("nokind".parse::<Selector>(), Err(InvalidSelector::NoKind("nokind".into())));
+        assert!(matches!("K8S:ns:x".parse::<Selector>(), Err(InvalidSelector::Kind(_))));
+        assert!(matches!(":ns:x".parse::<Selector>(), Err(InvalidSelector::Kind(_))));
         assert!(SelectorKind::new("1abc").is_err());
         assert!(SelectorKind::new("team-owner").is_ok());
         assert!(SelectorKind::new("k8s").unwrap().is_reserved());

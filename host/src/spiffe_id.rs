@@ -23,9 +23,9 @@ impl TrustDomain {
         if name.is_empty() {
             return Err(InvalidSpiffeId::EmptyTrustDomain);
         }
-        if let Some(c) = name.chars().find(|c| {
-            !(c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '-' | '_'))
-        }) {
+        if let Some(c) =
+            name.chars().find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '-' | '_')))
+        {
             return Err(InvalidSpiffeId::TrustDomainChar { name, c });
         }
         Ok(Self(name))
@@ -93,9 +93,7 @@ pub fn is_valid_path_segment(segment: &str) -> bool {
     !segment.is_empty()
         && segment != "."
         && segment != ".."
-        && segment
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+        && segment.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
 }
 
 impl FromStr for SpiffeId {
@@ -117,10 +115,7 @@ impl FromStr for SpiffeId {
                 }
             }
         }
-        Ok(Self {
-            trust_domain,
-            path: path.to_owned(),
-        })
+        Ok(Self { trust_domain, path: path.to_owned() })
     }
 }
 
@@ -179,10 +174,7 @@ mod tests {
         let id: SpiffeId = "spiffe://example.org/ns/default/sa/web".parse().unwrap();
         assert_eq!(id.trust_domain().as_str(), "example.org");
         assert_eq!(id.path(), "/ns/default/sa/web");
-        assert_eq!(
-            id.segments().collect::<Vec<_>>(),
-            ["ns", "default", "sa", "web"]
-        );
+        assert_eq!(id.segments().collect::<Vec<_>>(), ["ns", "default", "sa", "web"]);
         assert_eq!(id.to_string(), "spiffe://example.org/ns/default/sa/web");
         let bare: SpiffeId = "spiffe://example.org".parse().unwrap();
         assert_eq!(bare.path(), "");
@@ -205,10 +197,7 @@ mod tests {
             assert!(bad.parse::<SpiffeId>().is_err(), "{bad} should be rejected");
         }
         let long = format!("spiffe://example.org/{}", "a".repeat(2100));
-        assert_eq!(
-            long.parse::<SpiffeId>(),
-            Err(InvalidSpiffeId::TooLong(long.len()))
-        );
+        assert_eq!(long.parse::<SpiffeId>(), Err(InvalidSpiffeId::TooLong(long.len())));
     }
 
     #[test]

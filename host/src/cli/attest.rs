@@ -38,8 +38,7 @@ pub(super) fn run(args: AttestArgs) -> anyhow::Result<ExitCode> {
     let attestation = attestor.attest_blocking(Pid(args.pid))?;
     if let Some(path) = &args.dump_facts {
         let json = serde_json::to_string_pretty(&attestation.workload)?;
-        std::fs::write(path, json + "\n")
-            .with_context(|| format!("cannot write {}", path.display()))?;
+        std::fs::write(path, json + "\n").with_context(|| format!("cannot write {}", path.display()))?;
     }
     match args.output {
         Output::Json => println!("{}", serde_json::to_string_pretty(&attestation.to_json())?),

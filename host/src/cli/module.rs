@@ -46,12 +46,7 @@ pub struct RunArgs {
     /// The component file.
     pub file: PathBuf,
     /// Facts file (JSON, as `attestor attest --dump-facts` writes it).
-    #[arg(
-        long,
-        value_name = "FILE",
-        conflicts_with = "pid",
-        required_unless_present = "pid"
-    )]
+    #[arg(long, value_name = "FILE", conflicts_with = "pid", required_unless_present = "pid")]
     pub facts: Option<PathBuf>,
     /// Gather facts from this live process instead.
     #[arg(long)]
@@ -78,33 +73,19 @@ pub struct RunArgs {
 
 pub(super) fn run(cmd: ModuleCommand) -> anyhow::Result<ExitCode> {
     match cmd {
-        ModuleCommand::Inspect {
-            file,
-            module_config,
-            output,
-        } => inspect(&file, module_config, output),
+        ModuleCommand::Inspect { file, module_config, output } => inspect(&file, module_config, output),
         ModuleCommand::Run(args) => run_once(&args),
         ModuleCommand::Bench { run, iterations } => bench(&run, iterations),
     }
 }
 
 fn default_name(file: &Path) -> String {
-    let stem = file
-        .file_stem()
-        .map(|s| s.to_string_lossy().to_lowercase().replace('_', "-"))
-        .unwrap_or_default();
-    if SelectorKind::new(stem.clone()).is_ok_and(|k| !k.is_reserved()) {
-        stem
-    } else {
-        "module".to_owned()
-    }
+    let stem = file.file_stem().map(|s| s.to_string_lossy().to_lowercase().replace('_', "-")).unwrap_or_default();
+    if SelectorKind::new(stem.clone()).is_ok_and(|k| !k.is_reserved()) { stem } else { "module".to_owned() }
 }
 
 fn runtime() -> anyhow::Result<Runtime> {
-    Ok(Runtime::new(RuntimeSettings {
-        max_concurrent_calls: 2,
-        ..RuntimeSettings::default()
-    })?)
+    Ok(Runtime::new(RuntimeSettings { max_concurrent_calls: 2, ..RuntimeSettings::default() })?)
 }
 
 fn inspect(file: &Path, config: String, output: Output) -> anyhow::Result<ExitCode> {
@@ -160,10 +141,7 @@ fn load_for_run(args: &RunArgs, runtime: &Runtime) -> anyhow::Result<(LoadedModu
         let nanos = parse_go_duration(t).map_err(anyhow::Error::msg)?;
         limits.timeout = Duration::from_nanos(u64::try_from(nanos.max(1)).unwrap_or(u64::MAX));
     }
-    let name = args
-        .name
-        .clone()
-        .unwrap_or_else(|| default_name(&args.file));
+    let name = args.name.clone().unwrap_or_else(|| default_name(&args.file));
     let spec = ModuleSpec {
         name: SelectorKind::new(name)?,
         path: args.file.clone(),
@@ -175,10 +153,9 @@ fn load_for_run(args: &RunArgs, runtime: &Runtime) -> anyhow::Result<(LoadedModu
     let module = LoadedModule::load(runtime, spec)?;
     let workload = match (&args.facts, args.pid) {
         (Some(path), _) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read facts file {}", path.display()))?;
-            serde_json::from_str(&text)
-                .with_context(|| format!("facts file {} is not a workload", path.display()))?
+            let text =
+                std::fs::read_to_string(path).with_context(|| format!("cannot read facts file {}", path.display()))?;
+            serde_json::from_str(&text).with_context(|| format!("facts file {} is not a workload", path.display()))?
         }
         (None, Some(pid)) => Gatherer::new("/proc", UnixConfig::default()).gather(Pid(pid))?,
         (None, None) => anyhow::bail!("give --facts FILE or --pid PID"),
@@ -215,15 +192,8 @@ fn run_once(args: &RunArgs) -> anyhow::Result<ExitCode> {
                     println!("  {k} = {v}");
                 }
             }
-            println!(
-                "fuel used: {} of {}",
-                stats.fuel_used,
-                module.spec().limits.fuel
-            );
-            println!(
-                "time:      {} µs (fresh instance)",
-                stats.elapsed.as_micros()
-            );
+            println!("fuel used: {} of {}", stats.fuel_used, module.spec().limits.fuel);
+            println!("time:      {} µs (fresh instance)", stats.elapsed.as_micros());
             if !stats.logs.is_empty() {
                 println!("logs:");
                 for l in &stats.logs {

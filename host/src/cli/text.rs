@@ -9,19 +9,11 @@ pub(super) fn attestation(a: &Attestation) -> String {
     let mut s = String::new();
     let u = &a.workload.unix;
     let who = u.user.clone().unwrap_or_else(|| format!("uid {}", u.euid));
-    let exe = u
-        .exe_path
-        .as_ref()
-        .map(|p| format!(", {}", p.display()))
-        .unwrap_or_default();
+    let exe = u.exe_path.as_ref().map(|p| format!(", {}", p.display())).unwrap_or_default();
     let _ = writeln!(s, "pid {} ({who}{exe})", u.pid);
     let d = &a.decision;
     if !d.gate.allowed() {
-        let _ = writeln!(
-            s,
-            "\nrefused by the attest gate: {}",
-            d.gate.determining.join(", ")
-        );
+        let _ = writeln!(s, "\nrefused by the attest gate: {}", d.gate.determining.join(", "));
         for e in &d.gate.errors {
             let _ = writeln!(s, "  error: {e}");
         }
@@ -33,47 +25,24 @@ pub(super) fn attestation(a: &Attestation) -> String {
     for id in &d.issued {
         let _ = writeln!(s, "  {}  [{}]", id.id, id.policies.join(", "));
     }
-    let not_issued: Vec<_> = d
-        .candidates
-        .iter()
-        .filter(|c| c.decision != "issued")
-        .collect();
+    let not_issued: Vec<_> = d.candidates.iter().filter(|c| c.decision != "issued").collect();
     if !not_issued.is_empty() {
         let _ = writeln!(s, "\nNot issued:");
         for c in not_issued {
-            let id = c
-                .spiffe_id
-                .as_ref()
-                .map(|i| format!(" {i}"))
-                .unwrap_or_default();
-            let why = c.why.clone().or_else(|| {
-                (!c.determining.is_empty())
-                    .then(|| format!("denied by {}", c.determining.join(", ")))
-            });
-            let _ = writeln!(
-                s,
-                "  {}{id}: {} ({})",
-                c.rule,
-                c.decision,
-                why.unwrap_or_default()
-            );
+            let id = c.spiffe_id.as_ref().map(|i| format!(" {i}")).unwrap_or_default();
+            let why = c
+                .why
+                .clone()
+                .or_else(|| (!c.determining.is_empty()).then(|| format!("denied by {}", c.determining.join(", "))));
+            let _ = writeln!(s, "  {}{id}: {} ({})", c.rule, c.decision, why.unwrap_or_default());
         }
     }
-    let _ = writeln!(
-        s,
-        "\nSelectors ({} of {} emitted):",
-        d.selectors.emitted, d.selectors.gathered
-    );
+    let _ = writeln!(s, "\nSelectors ({} of {} emitted):", d.selectors.emitted, d.selectors.gathered);
     for sel in &d.emitted {
         let _ = writeln!(s, "  {sel}");
     }
     for sup in &d.selectors.suppressed {
-        let _ = writeln!(
-            s,
-            "  - {} (suppressed by {})",
-            sup.selector,
-            sup.by.join(", ")
-        );
+        let _ = writeln!(s, "  - {} (suppressed by {})", sup.selector, sup.by.join(", "));
     }
     if !a.modules.is_empty() {
         let _ = writeln!(s, "\nModules:");
@@ -95,10 +64,6 @@ pub(super) fn attestation(a: &Attestation) -> String {
     for e in &d.errors {
         let _ = writeln!(s, "error (failed closed): {e}");
     }
-    let _ = writeln!(
-        s,
-        "\npolicy generation {} ({} µs)",
-        d.policy_generation, d.eval_us
-    );
+    let _ = writeln!(s, "\npolicy generation {} ({} µs)", d.policy_generation, d.eval_us);
     s
 }

@@ -20,18 +20,14 @@ pub fn parse_go_duration(input: &str) -> Result<i128, String> {
     }
     let mut total: f64 = 0.0;
     while !rest.is_empty() {
-        let num_len = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
+        let num_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
         let number = &rest[..num_len];
         if number.is_empty() || number == "." || number.matches('.').count() > 1 {
             return Err(bad());
         }
         let value: f64 = number.parse().map_err(|_| bad())?;
         rest = &rest[num_len..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
+        let unit_len = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
         let scale: f64 = match &rest[..unit_len] {
             "ns" => 1.0,
             "us" | "µs" | "μs" => 1e3,
@@ -70,14 +66,8 @@ mod tests {
 
     #[test]
     fn go_rejections() {
-        assert_eq!(
-            parse_go_duration("5").unwrap_err(),
-            "time: missing unit in duration \"5\""
-        );
-        assert_eq!(
-            parse_go_duration("5x").unwrap_err(),
-            "time: unknown unit \"x\" in duration \"5x\""
-        );
+        assert_eq!(parse_go_duration("5").unwrap_err(), "time: missing unit in duration \"5\"");
+        assert_eq!(parse_go_duration("5x").unwrap_err(), "time: unknown unit \"x\" in duration \"5x\"");
         assert!(parse_go_duration("").is_err());
         assert!(parse_go_duration("ms").is_err());
         assert!(parse_go_duration("1..2s").is_err());

@@ -50,14 +50,9 @@ impl Config {
 
     /// Read and parse a config file; relative paths in it are relative to its directory.
     pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
-        let base = path
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
+        let text =
+            std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+        let base = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
         Self::parse(&text, base)
     }
 
@@ -67,10 +62,8 @@ impl Config {
         let mut unknown = Vec::new();
 
         let trust_domain = match top.string("trust_domain")? {
-            Some(td) => TrustDomain::new(td)
-                .map_err(|e| ConfigError::invalid("trust_domain", e.to_string()))?,
-            None => TrustDomain::new("example.org")
-                .map_err(|e| ConfigError::invalid("trust_domain", e.to_string()))?,
+            Some(td) => TrustDomain::new(td).map_err(|e| ConfigError::invalid("trust_domain", e.to_string()))?,
+            None => TrustDomain::new("example.org").map_err(|e| ConfigError::invalid("trust_domain", e.to_string()))?,
         };
 
         let mut unix = UnixConfig::default();
@@ -93,9 +86,8 @@ impl Config {
         let mut sandbox = RuntimeSettings::default();
         if let Some(mut t) = top.block("sandbox")? {
             if let Some(v) = t.positive("max_concurrent_calls")? {
-                sandbox.max_concurrent_calls = u32::try_from(v).map_err(|_| {
-                    ConfigError::invalid(t.key("max_concurrent_calls"), "too large")
-                })?;
+                sandbox.max_concurrent_calls =
+                    u32::try_from(v).map_err(|_| ConfigError::invalid(t.key("max_concurrent_calls"), "too large"))?;
             }
             if let Some(v) = t.positive("max_memory_mib")? {
                 sandbox.max_memory_bytes = v.saturating_mul(1 << 20);
@@ -120,44 +112,28 @@ impl Config {
             unknown.sort();
             return Err(ConfigError::UnknownKeys(unknown));
         }
-        Ok(Self {
-            trust_domain,
-            unix,
-            sandbox,
-            modules,
-            policy,
-        })
+        Ok(Self { trust_domain, unix, sandbox, modules, policy })
     }
 }
 
 fn resolve(base: &Path, p: &str) -> PathBuf {
     let p = Path::new(p);
-    if p.is_absolute() {
-        p.to_owned()
-    } else {
-        base.join(p)
-    }
+    if p.is_absolute() { p.to_owned() } else { base.join(p) }
 }
 
 /// One `module "<name>" { … }` block.
-fn module(
-    name: String,
-    mut t: Table,
-    base: &Path,
-    unknown: &mut Vec<String>,
-) -> Result<ModuleSpec, ConfigError> {
+fn module(name: String, mut t: Table, base: &Path, unknown: &mut Vec<String>) -> Result<ModuleSpec, ConfigError> {
     let prefix = format!("module.{name}");
-    let kind = SelectorKind::new(name.clone())
-        .map_err(|e| ConfigError::invalid(&prefix, e.to_string()))?;
+    let kind = SelectorKind::new(name.clone()).map_err(|e| ConfigError::invalid(&prefix, e.to_string()))?;
     if kind.is_reserved() {
         return Err(ConfigError::invalid(
             &prefix,
             format!("the name `{name}` is reserved for attestor's own selectors; choose another"),
         ));
     }
-    let path = t.string("path")?.ok_or_else(|| {
-        ConfigError::invalid(t.key("path"), "required: the module's .wasm component file")
-    })?;
+    let path = t
+        .string("path")?
+        .ok_or_else(|| ConfigError::invalid(t.key("path"), "required: the module's .wasm component file"))?;
     let sha256 = t.string("sha256")?.ok_or_else(|| {
         ConfigError::invalid(
             t.key("sha256"),
@@ -165,10 +141,7 @@ fn module(
         )
     })?;
     if sha256.len() != 64 || !sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(ConfigError::invalid(
-            t.key("sha256"),
-            format!("expected 64 hex characters, got {sha256:?}"),
-        ));
+        return Err(ConfigError::invalid(t.key("sha256"), format!("expected 64 hex characters, got {sha256:?}")));
     }
     let mut limits = Limits::default();
     if let Some(v) = t.positive("fuel")? {
@@ -180,10 +153,7 @@ fn module(
     if let Some(v) = t.string("timeout")? {
         let nanos = parse_go_duration(&v).map_err(|e| ConfigError::invalid(t.key("timeout"), e))?;
         if nanos <= 0 {
-            return Err(ConfigError::invalid(
-                t.key("timeout"),
-                format!("must be positive, got {v:?}"),
-            ));
+            return Err(ConfigError::invalid(t.key("timeout"), format!("must be positive, got {v:?}")));
         }
         limits.timeout = Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX));
     }
@@ -263,10 +233,7 @@ mod tests {
         assert_eq!(m.limits.memory_bytes, 8 << 20);
         assert_eq!(m.limits.timeout, Duration::from_millis(20));
         assert!(m.optional);
-        assert_eq!(
-            c.policy.dir.as_deref(),
-            Some(Path::new("/etc/attestor/policies"))
-        );
+        assert_eq!(c.policy.dir.as_deref(), Some(Path::new("/etc/attestor/policies")));
         assert_eq!(c.policy.cluster.as_deref(), Some("c1"));
     }
 
@@ -276,58 +243,33 @@ mod tests {
             "trust_domian = \"x\"\nmodule \"m\" {{\n path = \"a\"\n sha256 = \"{SHA}\"\n fule = 3\n}}\nunix {{ nope = 1 }}\n"
         );
         let err = Config::parse(&text, Path::new(".")).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "unknown configurations detected: module.m.fule,trust_domian,unix.nope"
-        );
+        assert_eq!(err.to_string(), "unknown configurations detected: module.m.fule,trust_domian,unix.nope");
     }
 
     #[test]
     fn bad_values_name_the_key() {
         let cases = [
-            (
-                "trust_domain = \"Bad Domain\"",
-                "config key `trust_domain`: trust domain \"Bad Domain\" contains 'B'",
-            ),
-            (
-                "module \"k8s\" { path = \"a\" }",
-                "config key `module.k8s`: the name `k8s` is reserved",
-            ),
-            (
-                "module \"m\" { sha256 = \"x\" }",
-                "config key `module.m.path`: required",
-            ),
-            (
-                "module \"m\" { path = \"a\" }",
-                "config key `module.m.sha256`: required",
-            ),
+            ("trust_domain = \"Bad Domain\"", "config key `trust_domain`: trust domain \"Bad Domain\" contains 'B'"),
+            ("module \"k8s\" { path = \"a\" }", "config key `module.k8s`: the name `k8s` is reserved"),
+            ("module \"m\" { sha256 = \"x\" }", "config key `module.m.path`: required"),
+            ("module \"m\" { path = \"a\" }", "config key `module.m.sha256`: required"),
             (
                 "module \"m\" {\n path = \"a\"\n sha256 = \"abc\"\n}",
                 "config key `module.m.sha256`: expected 64 hex characters",
             ),
-            (
-                "module \"Bad\" { path = \"a\" }",
-                "config key `module.Bad`: selector kind",
-            ),
+            ("module \"Bad\" { path = \"a\" }", "config key `module.Bad`: selector kind"),
             (
                 "sandbox { max_concurrent_calls = 0 }",
                 "config key `sandbox.max_concurrent_calls`: must be positive, got 0",
             ),
-            (
-                "trust_domain = 5",
-                "config key `trust_domain`: expected a string, got a number",
-            ),
+            ("trust_domain = 5", "config key `trust_domain`: expected a string, got a number"),
             ("unix {}\nunix {}", "config key `unix`: block given 2 times"),
         ];
         for (text, want) in cases {
             let err = Config::parse(text, Path::new(".")).unwrap_err().to_string();
-            assert!(
-                err.starts_with(want),
-                "{text:?}: got {err:?}, want prefix {want:?}"
-            );
+            assert!(err.starts_with(want), "{text:?}: got {err:?}, want prefix {want:?}");
         }
-        let t =
-            format!("module \"m\" {{\n path = \"a\"\n sha256 = \"{SHA}\"\n timeout = \"5\"\n}}");
+        let t = format!("module \"m\" {{\n path = \"a\"\n sha256 = \"{SHA}\"\n timeout = \"5\"\n}}");
         assert_eq!(
             Config::parse(&t, Path::new(".")).unwrap_err().to_string(),
             "config key `module.m.timeout`: time: missing unit in duration \"5\""
@@ -336,9 +278,7 @@ mod tests {
 
     #[test]
     fn malformed_hcl_uses_spire_wording() {
-        let err = Config::parse("trust_domain = ", Path::new("."))
-            .unwrap_err()
-            .to_string();
+        let err = Config::parse("trust_domain = ", Path::new(".")).unwrap_err().to_string();
         assert!(err.starts_with("unable to decode configuration: "), "{err}");
     }
 }

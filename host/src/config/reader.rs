@@ -37,49 +37,25 @@ impl Table {
                 Structure::Attribute(attr) => {
                     let key = attr.key.to_string();
                     if !attrs.insert(key.clone()) {
-                        return Err(ConfigError::invalid(
-                            join(&prefix, &key),
-                            "set more than once",
-                        ));
+                        return Err(ConfigError::invalid(join(&prefix, &key), "set more than once"));
                     }
-                    let value = attr
-                        .expr
-                        .evaluate(&hcl::eval::Context::new())
-                        .map_err(|e| {
-                            ConfigError::invalid(
-                                join(&prefix, &key),
-                                format!("must be a literal value: {e}"),
-                            )
-                        })?;
+                    let value = attr.expr.evaluate(&hcl::eval::Context::new()).map_err(|e| {
+                        ConfigError::invalid(join(&prefix, &key), format!("must be a literal value: {e}"))
+                    })?;
                     entries.push((key, Vec::new(), Entry::Value(value)));
                 }
                 Structure::Block(block) => {
                     let labels = block.labels.iter().map(|l| l.as_str().to_owned()).collect();
-                    entries.push((
-                        block.identifier.to_string(),
-                        labels,
-                        Entry::Body(block.body),
-                    ));
+                    entries.push((block.identifier.to_string(), labels, Entry::Body(block.body)));
                 }
             }
         }
-        Ok(Self {
-            prefix,
-            entries,
-            read: BTreeSet::new(),
-        })
+        Ok(Self { prefix, entries, read: BTreeSet::new() })
     }
 
     fn from_object(prefix: String, map: hcl::Map<String, Value>) -> Self {
-        let entries = map
-            .into_iter()
-            .map(|(k, v)| (k, Vec::new(), Entry::Value(v)))
-            .collect();
-        Self {
-            prefix,
-            entries,
-            read: BTreeSet::new(),
-        }
+        let entries = map.into_iter().map(|(k, v)| (k, Vec::new(), Entry::Value(v))).collect();
+        Self { prefix, entries, read: BTreeSet::new() }
     }
 
     /// Dotted path of a key in this table.
@@ -93,10 +69,7 @@ impl Table {
         match found.next() {
             None => Ok(None),
             Some((_, _, Entry::Value(v))) => Ok(Some(v.clone())),
-            Some((_, _, Entry::Body(_))) => Err(ConfigError::invalid(
-                self.key(key),
-                "expected a value, found a block",
-            )),
+            Some((_, _, Entry::Body(_))) => Err(ConfigError::invalid(self.key(key), "expected a value, found a block")),
         }
     }
 
@@ -105,10 +78,7 @@ impl Table {
         match self.value(key)? {
             None | Some(Value::Null) => Ok(None),
             Some(Value::String(s)) => Ok(Some(s)),
-            Some(other) => Err(ConfigError::invalid(
-                self.key(key),
-                format!("expected a string, got {}", kind(&other)),
-            )),
+            Some(other) => Err(ConfigError::invalid(self.key(key), format!("expected a string, got {}", kind(&other)))),
         }
     }
 
@@ -118,10 +88,9 @@ impl Table {
             None | Some(Value::Null) => Ok(None),
             Some(Value::Bool(b)) => Ok(Some(b)),
             Some(Value::String(s)) if s == "true" || s == "false" => Ok(Some(s == "true")),
-            Some(other) => Err(ConfigError::invalid(
-                self.key(key),
-                format!("expected true or false, got {}", kind(&other)),
-            )),
+            Some(other) => {
+                Err(ConfigError::invalid(self.key(key), format!("expected true or false, got {}", kind(&other))))
+            }
         }
     }
 
@@ -133,8 +102,7 @@ impl Table {
             Some(Value::String(s)) => s.trim().parse().ok(),
             Some(_) => None,
         };
-        v.map(Some)
-            .ok_or_else(|| ConfigError::invalid(self.key(key), "expected a whole number"))
+        v.map(Some).ok_or_else(|| ConfigError::invalid(self.key(key), "expected a whole number"))
     }
 
     /// A whole number that must be positive.
@@ -142,10 +110,7 @@ impl Table {
         match self.int(key)? {
             None => Ok(None),
             Some(n) if n > 0 => Ok(Some(n.unsigned_abs())),
-            Some(n) => Err(ConfigError::invalid(
-                self.key(key),
-                format!("must be positive, got {n}"),
-            )),
+            Some(n) => Err(ConfigError::invalid(self.key(key), format!("must be positive, got {n}"))),
         }
     }
 
@@ -161,38 +126,26 @@ impl Table {
                 continue;
             }
             if !labels.is_empty() {
-                return Err(ConfigError::invalid(
-                    &prefix,
-                    format!("takes no label, got {labels:?}"),
-                ));
+                return Err(ConfigError::invalid(&prefix, format!("takes no label, got {labels:?}")));
             }
             tables.push(match entry {
                 Entry::Body(body) => Table::from_body(prefix.clone(), body)?,
                 Entry::Value(Value::Object(map)) => Table::from_object(prefix.clone(), map),
                 Entry::Value(other) => {
-                    return Err(ConfigError::invalid(
-                        &prefix,
-                        format!("expected a block, got {}", kind(&other)),
-                    ));
+                    return Err(ConfigError::invalid(&prefix, format!("expected a block, got {}", kind(&other))));
                 }
             });
         }
         match tables.len() {
             0 => Ok(None),
             1 => Ok(tables.pop()),
-            n => Err(ConfigError::invalid(
-                prefix,
-                format!("block given {n} times; give it once"),
-            )),
+            n => Err(ConfigError::invalid(prefix, format!("block given {n} times; give it once"))),
         }
     }
 
     /// Blocks with one label, `key "name" { … }`, in file order; also the object form
     /// `key = { name = { … } }`. A name given twice is an error.
-    pub(crate) fn labelled_blocks(
-        &mut self,
-        key: &str,
-    ) -> Result<Vec<(String, Table)>, ConfigError> {
+    pub(crate) fn labelled_blocks(&mut self, key: &str) -> Result<Vec<(String, Table)>, ConfigError> {
         self.read.insert(key.to_owned());
         let mut out: Vec<(String, Table)> = Vec::new();
         for (k, labels, entry) in std::mem::take(&mut self.entries) {
@@ -201,10 +154,9 @@ impl Table {
                 continue;
             }
             let named: Vec<(String, Table)> = match (entry, labels.as_slice()) {
-                (Entry::Body(body), [name]) => vec![(
-                    name.clone(),
-                    Table::from_body(join(&self.key(key), name), body)?,
-                )],
+                (Entry::Body(body), [name]) => {
+                    vec![(name.clone(), Table::from_body(join(&self.key(key), name), body)?)]
+                }
                 (Entry::Body(_), labels) => {
                     return Err(ConfigError::invalid(
                         self.key(key),
@@ -215,31 +167,19 @@ impl Table {
                     let mut v = Vec::new();
                     for (name, value) in map {
                         let Value::Object(inner) = value else {
-                            return Err(ConfigError::invalid(
-                                join(&self.key(key), &name),
-                                "expected a block",
-                            ));
+                            return Err(ConfigError::invalid(join(&self.key(key), &name), "expected a block"));
                         };
-                        v.push((
-                            name.clone(),
-                            Table::from_object(join(&self.key(key), &name), inner),
-                        ));
+                        v.push((name.clone(), Table::from_object(join(&self.key(key), &name), inner)));
                     }
                     v
                 }
                 (Entry::Value(other), _) => {
-                    return Err(ConfigError::invalid(
-                        self.key(key),
-                        format!("expected blocks, got {}", kind(&other)),
-                    ));
+                    return Err(ConfigError::invalid(self.key(key), format!("expected blocks, got {}", kind(&other))));
                 }
             };
             for (name, table) in named {
                 if out.iter().any(|(n, _)| *n == name) {
-                    return Err(ConfigError::invalid(
-                        join(&self.key(key), &name),
-                        "defined more than once",
-                    ));
+                    return Err(ConfigError::invalid(join(&self.key(key), &name), "defined more than once"));
                 }
                 out.push((name, table));
             }
@@ -258,11 +198,7 @@ impl Table {
 }
 
 fn join(prefix: &str, key: &str) -> String {
-    if prefix.is_empty() {
-        key.to_owned()
-    } else {
-        format!("{prefix}.{key}")
-    }
+    if prefix.is_empty() { key.to_owned() } else { format!("{prefix}.{key}") }
 }
 
 fn kind(v: &Value) -> &'static str {
@@ -282,10 +218,7 @@ mod tests {
 
     #[test]
     fn reads_and_reports_unknown_keys() {
-        let mut t = Table::parse(
-            "a = \"x\"\nb = 3\nc = true\nzz = 1\nblk {\n inner = \"y\"\n typo = 2\n}\n",
-        )
-        .unwrap();
+        let mut t = Table::parse("a = \"x\"\nb = 3\nc = true\nzz = 1\nblk {\n inner = \"y\"\n typo = 2\n}\n").unwrap();
         assert_eq!(t.string("a").unwrap().as_deref(), Some("x"));
         assert_eq!(t.int("b").unwrap(), Some(3));
         assert_eq!(t.bool("c").unwrap(), Some(true));
@@ -301,14 +234,8 @@ mod tests {
     #[test]
     fn type_errors_name_the_key() {
         let mut t = Table::parse("a = 3\nb = \"x\"\n").unwrap();
-        assert_eq!(
-            t.string("a").unwrap_err().to_string(),
-            "config key `a`: expected a string, got a number"
-        );
-        assert_eq!(
-            t.int("b").unwrap_err().to_string(),
-            "config key `b`: expected a whole number"
-        );
+        assert_eq!(t.string("a").unwrap_err().to_string(), "config key `a`: expected a string, got a number");
+        assert_eq!(t.int("b").unwrap_err().to_string(), "config key `b`: expected a whole number");
     }
 
     #[test]
@@ -316,32 +243,16 @@ mod tests {
         let mut t = Table::parse("n = \"5\"\nb = \"true\"\nobj = { k = \"v\" }\n").unwrap();
         assert_eq!(t.int("n").unwrap(), Some(5));
         assert_eq!(t.bool("b").unwrap(), Some(true));
-        assert_eq!(
-            t.block("obj")
-                .unwrap()
-                .unwrap()
-                .string("k")
-                .unwrap()
-                .as_deref(),
-            Some("v")
-        );
+        assert_eq!(t.block("obj").unwrap().unwrap().string("k").unwrap().as_deref(), Some("v"));
     }
 
     #[test]
     fn labelled_blocks_keep_order_and_refuse_duplicates() {
         let mut t = Table::parse("m \"b\" { x = 1 }\nm \"a\" { x = 2 }\n").unwrap();
-        let names: Vec<_> = t
-            .labelled_blocks("m")
-            .unwrap()
-            .into_iter()
-            .map(|(n, _)| n)
-            .collect();
+        let names: Vec<_> = t.labelled_blocks("m").unwrap().into_iter().map(|(n, _)| n).collect();
         assert_eq!(names, ["b", "a"]);
         let mut dup = Table::parse("m \"a\" {}\nm \"a\" {}\n").unwrap();
-        assert_eq!(
-            dup.labelled_blocks("m").unwrap_err().to_string(),
-            "config key `m.a`: defined more than once"
-        );
+        assert_eq!(dup.labelled_blocks("m").unwrap_err().to_string(), "config key `m.a`: defined more than once");
     }
 
     #[test]
@@ -353,9 +264,6 @@ mod tests {
     #[test]
     fn references_are_refused() {
         let err = Table::parse("a = var.x\n").err().unwrap().to_string();
-        assert!(
-            err.starts_with("config key `a`: must be a literal value"),
-            "{err}"
-        );
+        assert!(err.starts_with("config key `a`: must be a literal value"), "{err}");
     }
 }

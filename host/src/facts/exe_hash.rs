@@ -35,21 +35,12 @@ pub(crate) struct ExeHasher {
 impl ExeHasher {
     /// Digest of the executable of the process in `dir`; `display` is its reported path, used in
     /// messages; `limit` is the largest size hashed (`0` = unlimited).
-    pub(crate) fn digest(
-        &self,
-        dir: &ProcDir,
-        display: &Path,
-        limit: u64,
-    ) -> Result<String, GatherError> {
+    pub(crate) fn digest(&self, dir: &ProcDir, display: &Path, limit: u64) -> Result<String, GatherError> {
         let path = dir.path("exe");
         let file = std::fs::File::open(&path).map_err(|e| dir.classify(path.clone(), e))?;
         let meta = file.metadata().map_err(|e| dir.classify(path.clone(), e))?;
         if limit > 0 && meta.len() > limit {
-            return Err(GatherError::ExeTooLarge {
-                path: display.to_owned(),
-                size: meta.len(),
-                limit,
-            });
+            return Err(GatherError::ExeTooLarge { path: display.to_owned(), size: meta.len(), limit });
         }
         let version = FileVersion {
             dev: meta.dev(),
@@ -67,9 +58,7 @@ impl ExeHasher {
         let mut reader = file.take(meta.len());
         let mut buf = vec![0u8; 64 * 1024];
         loop {
-            let n = reader
-                .read(&mut buf)
-                .map_err(|e| dir.classify(path.clone(), e))?;
+            let n = reader.read(&mut buf).map_err(|e| dir.classify(path.clone(), e))?;
             if n == 0 {
                 break;
             }
@@ -86,8 +75,6 @@ impl ExeHasher {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<FileVersion, String>> {
         // A poisoned cache only means another thread panicked mid-insert; the map is still valid.
-        self.cache
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }

@@ -30,11 +30,7 @@ pub struct Gatherer {
 impl Gatherer {
     /// A gatherer reading `<proc_root>/<pid>/…`.
     pub fn new(proc_root: impl Into<PathBuf>, unix: UnixConfig) -> Self {
-        Self {
-            proc_root: proc_root.into(),
-            unix,
-            hasher: ExeHasher::default(),
-        }
+        Self { proc_root: proc_root.into(), unix, hasher: ExeHasher::default() }
     }
 
     /// Where process directories are read from.
@@ -55,9 +51,7 @@ impl Gatherer {
                 workload.facts.insert(key, name);
             }
         }
-        workload
-            .selectors
-            .extend(unix_selectors(&workload.unix, &self.unix));
+        workload.selectors.extend(unix_selectors(&workload.unix, &self.unix));
         // Read last: a different start time means the PID now names another process, and the
         // facts above may describe either one.
         dir.confirm_start_time(start_time)?;

@@ -23,9 +23,7 @@ impl ProcDir {
         match std::fs::metadata(&dir) {
             Ok(m) if m.is_dir() => Ok(Self { pid, dir }),
             Ok(_) => Err(GatherError::NoSuchProcess { pid, dir }),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                Err(GatherError::NoSuchProcess { pid, dir })
-            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Err(GatherError::NoSuchProcess { pid, dir }),
             Err(source) => Err(GatherError::Read { path: dir, source }),
         }
     }
@@ -78,15 +76,7 @@ impl ProcDir {
     /// Fail unless the process still exists with the same start time.
     pub(crate) fn confirm_start_time(&self, before: u64) -> Result<(), GatherError> {
         let after = self.start_time()?;
-        if after == before {
-            Ok(())
-        } else {
-            Err(GatherError::PidReused {
-                pid: self.pid,
-                before,
-                after,
-            })
-        }
+        if after == before { Ok(()) } else { Err(GatherError::PidReused { pid: self.pid, before, after }) }
     }
 }
 
@@ -104,8 +94,7 @@ mod tests {
 
     #[test]
     fn start_time_survives_odd_command_names() {
-        let stat =
-            "1234 (a) b (c)) S 1 1234 1234 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 1000 10";
+        let stat = "1234 (a) b (c)) S 1 1234 1234 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 1000 10";
         assert_eq!(parse_start_time(stat), Some(987654));
         assert_eq!(parse_start_time("1 (x) S 1"), None);
         assert_eq!(parse_start_time("garbage"), None);

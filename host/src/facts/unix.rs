@@ -43,10 +43,7 @@ pub(crate) fn gather(
     hasher: &ExeHasher,
 ) -> Result<UnixFacts, GatherError> {
     let status = dir.read("status")?;
-    let ids = parse_status(&status).map_err(|problem| GatherError::Malformed {
-        path: dir.path("status"),
-        problem,
-    })?;
+    let ids = parse_status(&status).map_err(|problem| GatherError::Malformed { path: dir.path("status"), problem })?;
     let db = UserDb::read(&config.passwd_file, &config.group_file);
     let (exe_path, exe_sha256) = if config.discover_workload_path {
         let path = dir.read_link("exe")?;
@@ -70,11 +67,7 @@ pub(crate) fn gather(
         egid: ids.egid,
         user: db.user_name(ids.euid),
         group: db.group_name(ids.egid),
-        supplementary_group_names: ids
-            .groups
-            .iter()
-            .filter_map(|g| Some((*g, db.group_name(*g)?)))
-            .collect(),
+        supplementary_group_names: ids.groups.iter().filter_map(|g| Some((*g, db.group_name(*g)?))).collect(),
         supplementary_gids: ids.groups,
         exe_path,
         exe_sha256,
@@ -146,13 +139,7 @@ fn parse_status(status: &str) -> Result<StatusIds, String> {
     }
     let (uid, euid) = uids.ok_or("no Uid line")?;
     let (gid, egid) = gids.ok_or("no Gid line")?;
-    Ok(StatusIds {
-        uid: Uid(uid),
-        euid: Uid(euid),
-        gid: Gid(gid),
-        egid: Gid(egid),
-        groups,
-    })
+    Ok(StatusIds { uid: Uid(uid), euid: Uid(euid), gid: Gid(gid), egid: Gid(egid), groups })
 }
 
 /// Real and effective id from `real effective saved filesystem`.
@@ -183,14 +170,8 @@ mod tests {
                 groups: vec![Gid(4), Gid(24), Gid(27)]
             }
         );
-        assert_eq!(
-            parse_status("Uid:\t1\t1\t1\t1\n").unwrap_err(),
-            "no Gid line"
-        );
-        assert_eq!(
-            parse_status("Uid:\tx\nGid:\t1 1\n").unwrap_err(),
-            "malformed Uid line"
-        );
+        assert_eq!(parse_status("Uid:\t1\t1\t1\t1\n").unwrap_err(), "no Gid line");
+        assert_eq!(parse_status("Uid:\tx\nGid:\t1 1\n").unwrap_err(), "malformed Uid line");
         let empty_groups = parse_status("Uid:\t0\t0\t0\t0\nGid:\t0\t0\t0\t0\nGroups:\t\n").unwrap();
         assert!(empty_groups.groups.is_empty());
     }
@@ -206,8 +187,7 @@ mod tests {
             supplementary_gids: vec![Gid(4), Gid(27)],
             user: Some("bob".into()),
             group: None,
-            supplementary_group_names: [(Gid(4), "adm".to_owned()), (Gid(27), "sudo".to_owned())]
-                .into(),
+            supplementary_group_names: [(Gid(4), "adm".to_owned()), (Gid(27), "sudo".to_owned())].into(),
             exe_path: Some("/usr/bin/sleep".into()),
             exe_sha256: Some("ab".repeat(32)),
         }
@@ -215,10 +195,8 @@ mod tests {
 
     #[test]
     fn selectors_follow_spire_order_and_use_effective_ids() {
-        let got: Vec<String> = unix_selectors(&facts(), &UnixConfig::default())
-            .iter()
-            .map(ToString::to_string)
-            .collect();
+        let got: Vec<String> =
+            unix_selectors(&facts(), &UnixConfig::default()).iter().map(ToString::to_string).collect();
         assert_eq!(
             got,
             [
@@ -237,10 +215,7 @@ mod tests {
 
     #[test]
     fn path_selectors_follow_the_switch() {
-        let config = UnixConfig {
-            discover_workload_path: false,
-            ..UnixConfig::default()
-        };
+        let config = UnixConfig { discover_workload_path: false, ..UnixConfig::default() };
         let got = unix_selectors(&facts(), &config);
         assert!(got.iter().all(|s| s.key() != "path" && s.key() != "sha256"));
     }

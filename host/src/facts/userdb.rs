@@ -18,15 +18,8 @@ pub(crate) struct UserDb {
 impl UserDb {
     /// Read both files; an unreadable file simply resolves no names.
     pub(crate) fn read(passwd: &Path, group: &Path) -> Self {
-        let load = |p: &Path| {
-            std::fs::read_to_string(p)
-                .map(|s| parse(&s))
-                .unwrap_or_default()
-        };
-        Self {
-            users: load(passwd),
-            groups: load(group),
-        }
+        let load = |p: &Path| std::fs::read_to_string(p).map(|s| parse(&s)).unwrap_or_default();
+        Self { users: load(passwd), groups: load(group) }
     }
 
     /// Name of a user id.

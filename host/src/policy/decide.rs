@@ -41,13 +41,7 @@ impl Policies {
         let mut errors = Vec::new();
 
         // Gate: a deny (or an error) refuses everything.
-        let gate = self.ask(
-            Pass::Attest,
-            &subject,
-            self.types.attest.clone(),
-            subject.trust_domain.clone(),
-            &store,
-        )?;
+        let gate = self.ask(Pass::Attest, &subject, self.types.attest.clone(), subject.trust_domain.clone(), &store)?;
         let gate = verdict(gate);
         if !gate.allowed() {
             errors.extend(gate.errors.iter().cloned());
@@ -56,11 +50,7 @@ impl Policies {
                 gate,
                 candidates: Vec::new(),
                 issued: Vec::new(),
-                selectors: SelectorReport {
-                    gathered: workload.selectors.len(),
-                    emitted: 0,
-                    suppressed: Vec::new(),
-                },
+                selectors: SelectorReport { gathered: workload.selectors.len(), emitted: 0, suppressed: Vec::new() },
                 emitted: Vec::new(),
                 errors,
                 eval_us: elapsed_us(started),
@@ -68,27 +58,14 @@ impl Policies {
         }
 
         // Propose: with only permits in the slice, Cedar lists every matching rule.
-        let proposed = self.ask(
-            Pass::Propose,
-            &subject,
-            self.types.propose.clone(),
-            subject.trust_domain.clone(),
-            &store,
-        )?;
+        let proposed =
+            self.ask(Pass::Propose, &subject, self.types.propose.clone(), subject.trust_domain.clone(), &store)?;
         errors.extend(proposed.errors.iter().cloned());
         let matched: BTreeSet<&str> = proposed.determining.iter().map(String::as_str).collect();
-        let env = RenderEnv {
-            workload,
-            trust_domain: &self.trust_domain,
-            cluster: self.cluster.as_deref(),
-        };
+        let env = RenderEnv { workload, trust_domain: &self.trust_domain, cluster: self.cluster.as_deref() };
         let mut candidates = Vec::new();
         let mut to_issue: Vec<(usize, SpiffeId)> = Vec::new();
-        for rule in self
-            .rules
-            .iter()
-            .filter(|r| matched.contains(r.id.as_str()))
-        {
+        for rule in self.rules.iter().filter(|r| matched.contains(r.id.as_str())) {
             let mut c = Candidate {
                 rule: rule.id.clone(),
                 spiffe_id: None,
@@ -100,28 +77,16 @@ impl Policies {
                 why: None,
                 priority: rule.priority,
             };
-            match rule
-                .spiffe_id
-                .render(&env, ValueRule::PathSegment)
-                .map_err(|e| e.to_string())
-                .and_then(|s| {
-                    let id: SpiffeId = s
-                        .parse()
-                        .map_err(|e| format!("render failed: {s:?} is not a SPIFFE ID: {e}"))?;
-                    if id.trust_domain() == &self.trust_domain {
-                        Ok(id)
-                    } else {
-                        Err(format!(
-                            "render failed: {id} is outside trust domain {}",
-                            self.trust_domain
-                        ))
-                    }
-                }) {
+            match rule.spiffe_id.render(&env, ValueRule::PathSegment).map_err(|e| e.to_string()).and_then(|s| {
+                let id: SpiffeId = s.parse().map_err(|e| format!("render failed: {s:?} is not a SPIFFE ID: {e}"))?;
+                if id.trust_domain() == &self.trust_domain {
+                    Ok(id)
+                } else {
+                    Err(format!("render failed: {id} is outside trust domain {}", self.trust_domain))
+                }
+            }) {
                 Ok(id) => {
-                    c.hint = rule
-                        .hint
-                        .as_ref()
-                        .and_then(|h| h.render(&env, ValueRule::Text).ok());
+                    c.hint = rule.hint.as_ref().and_then(|h| h.render(&env, ValueRule::Text).ok());
                     to_issue.push((candidates.len(), id.clone()));
                     c.spiffe_id = Some(id);
                 }
@@ -137,55 +102,33 @@ impl Policies {
                 .iter()
                 .map(|(n, id)| entities::candidate(&self.types, *n, id, &candidates[*n].rule))
                 .collect::<Result<Vec<_>, _>>()?;
-            store = store
-                .add_entities(extra, schema)
-                .map_err(|e| DecideError(e.to_string()))?;
+            store = store.add_entities(extra, schema).map_err(|e| DecideError(e.to_string()))?;
         }
         for (n, _) in &to_issue {
-            let a = self.ask(
-                Pass::Issue,
-                &subject,
-                self.types.issue.clone(),
-                self.types.candidate_uid(*n),
-                &store,
-            )?;
+            let a = self.ask(Pass::Issue, &subject, self.types.issue.clone(), self.types.candidate_uid(*n), &store)?;
             let c = &mut candidates[*n];
             if a.allow && a.errors.is_empty() {
                 c.decision = "issued";
             } else {
                 c.decision = "denied";
-                c.reasons = a
-                    .determining
-                    .iter()
-                    .filter_map(|id| self.metas.get(id)?.reason.clone())
-                    .collect();
+                c.reasons = a.determining.iter().filter_map(|id| self.metas.get(id)?.reason.clone()).collect();
                 c.determining = a.determining;
                 if !a.errors.is_empty() {
-                    c.why = Some(format!(
-                        "evaluation error (fails closed): {}",
-                        a.errors.join("; ")
-                    ));
+                    c.why = Some(format!("evaluation error (fails closed): {}", a.errors.join("; ")));
                     errors.extend(a.errors);
                 }
             }
         }
 
         // Order and trim: fallbacks only when nothing else was issued; priority, then rule id.
-        let any_primary = candidates
-            .iter()
-            .any(|c| c.decision == "issued" && !c.fallback);
+        let any_primary = candidates.iter().any(|c| c.decision == "issued" && !c.fallback);
         if any_primary {
-            for c in candidates
-                .iter_mut()
-                .filter(|c| c.decision == "issued" && c.fallback)
-            {
+            for c in candidates.iter_mut().filter(|c| c.decision == "issued" && c.fallback) {
                 c.decision = "dropped";
                 c.why = Some("fallback rule, and a non-fallback identity was issued".into());
             }
         }
-        let mut order: Vec<usize> = (0..candidates.len())
-            .filter(|&i| candidates[i].decision == "issued")
-            .collect();
+        let mut order: Vec<usize> = (0..candidates.len()).filter(|&i| candidates[i].decision == "issued").collect();
         order.sort_by(|&a, &b| {
             candidates[b]
                 .priority
@@ -204,16 +147,10 @@ impl Policies {
             }
             if issued.len() >= MAX_ISSUED {
                 c.decision = "dropped";
-                c.why = Some(format!(
-                    "over the cap of {MAX_ISSUED} identities per workload"
-                ));
+                c.why = Some(format!("over the cap of {MAX_ISSUED} identities per workload"));
                 continue;
             }
-            issued.push(IssuedId {
-                id,
-                policies: vec![c.rule.clone()],
-                hint: c.hint.clone(),
-            });
+            issued.push(IssuedId { id, policies: vec![c.rule.clone()], hint: c.hint.clone() });
         }
 
         // Emit: which selectors leave the host.
@@ -223,11 +160,7 @@ impl Policies {
             gate,
             candidates,
             issued,
-            selectors: SelectorReport {
-                gathered: workload.selectors.len(),
-                emitted: emitted.len(),
-                suppressed,
-            },
+            selectors: SelectorReport { gathered: workload.selectors.len(), emitted: emitted.len(), suppressed },
             emitted,
             errors,
             eval_us: elapsed_us(started),
@@ -241,10 +174,10 @@ impl Policies {
         store: Entities,
         errors: &mut Vec<String>,
     ) -> Result<(Vec<Selector>, Vec<Suppressed>), DecideError> {
-        let only_baseline = self.slices.get(&Pass::Emit).is_none_or(|s| {
-            s.policies()
-                .all(|p| p.id().to_string().starts_with("baseline-"))
-        });
+        let only_baseline = self
+            .slices
+            .get(&Pass::Emit)
+            .is_none_or(|s| s.policies().all(|p| p.id().to_string().starts_with("baseline-")));
         if only_baseline {
             return Ok((selectors.to_vec(), Vec::new()));
         }
@@ -253,9 +186,7 @@ impl Policies {
         if let Some(memo) = &self.emit_memo {
             let mut misses = Vec::new();
             {
-                let memo = memo
-                    .read()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                let memo = memo.read().unwrap_or_else(std::sync::PoisonError::into_inner);
                 for (k, sel) in keys.iter().zip(selectors) {
                     match memo.get(k) {
                         Some(v) => {
@@ -270,8 +201,7 @@ impl Policies {
                 // The filters ignore principal and context, so a store holding only the selector
                 // gives the same answer as the full one.
                 let (uid, entity) = entities::selector(&self.types, sel)?;
-                let one = Entities::from_entities([entity], None)
-                    .map_err(|e| DecideError(e.to_string()))?;
+                let one = Entities::from_entities([entity], None).map_err(|e| DecideError(e.to_string()))?;
                 let a = self.ask(Pass::Emit, subject, self.types.emit.clone(), uid, &one)?;
                 errors.extend(a.errors.iter().cloned());
                 let v = (a.allow && a.errors.is_empty(), a.determining);
@@ -282,9 +212,7 @@ impl Policies {
                 verdicts.insert(k, v);
             }
             if !fresh.is_empty() {
-                let mut memo = memo
-                    .write()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                let mut memo = memo.write().unwrap_or_else(std::sync::PoisonError::into_inner);
                 if memo.len() + fresh.len() > MAX_MEMO {
                     memo.clear();
                 }
@@ -302,9 +230,7 @@ impl Policies {
                 uids.push(uid);
             }
             let schema = self.strict_runtime_checks.then_some(&self.schema);
-            let store = store
-                .add_entities(extra, schema)
-                .map_err(|e| DecideError(e.to_string()))?;
+            let store = store.add_entities(extra, schema).map_err(|e| DecideError(e.to_string()))?;
             for (k, uid) in keys.iter().zip(uids) {
                 if verdicts.contains_key(k.as_str()) {
                     continue;
@@ -319,14 +245,8 @@ impl Policies {
         for (k, sel) in keys.iter().zip(selectors) {
             match verdicts.get(k.as_str()) {
                 Some((true, _)) => emitted.push(sel.clone()),
-                Some((false, by)) => suppressed.push(Suppressed {
-                    selector: sel.clone(),
-                    by: by.clone(),
-                }),
-                None => suppressed.push(Suppressed {
-                    selector: sel.clone(),
-                    by: Vec::new(),
-                }),
+                Some((false, by)) => suppressed.push(Suppressed { selector: sel.clone(), by: by.clone() }),
+                None => suppressed.push(Suppressed { selector: sel.clone(), by: Vec::new() }),
             }
         }
         Ok((emitted, suppressed))
@@ -356,26 +276,14 @@ impl Policies {
             .filter(|id| !id.starts_with("baseline-"))
             .collect();
         determining.sort();
-        let errors = response
-            .diagnostics()
-            .errors()
-            .map(ToString::to_string)
-            .collect();
-        Ok(Answer {
-            allow: response.decision() == CedarDecision::Allow,
-            determining,
-            errors,
-        })
+        let errors = response.diagnostics().errors().map(ToString::to_string).collect();
+        Ok(Answer { allow: response.decision() == CedarDecision::Allow, determining, errors })
     }
 }
 
 fn verdict(a: Answer) -> Verdict {
     let allow = a.allow && a.errors.is_empty();
-    Verdict {
-        decision: if allow { "allow" } else { "deny" },
-        determining: a.determining,
-        errors: a.errors,
-    }
+    Verdict { decision: if allow { "allow" } else { "deny" }, determining: a.determining, errors: a.errors }
 }
 
 fn elapsed_us(since: Instant) -> u64 {

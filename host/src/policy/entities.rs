@@ -5,9 +5,7 @@ use std::collections::BTreeSet;
 use std::str::FromStr;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use cedar_policy::{
-    Context, Entity, EntityId, EntityTypeName, EntityUid, RestrictedExpression as Expr,
-};
+use cedar_policy::{Context, Entity, EntityId, EntityTypeName, EntityUid, RestrictedExpression as Expr};
 
 use super::error::{DecideError, PolicyError};
 use crate::selector::Selector;
@@ -34,13 +32,10 @@ pub(crate) struct Types {
 
 impl Types {
     pub(crate) fn new() -> Result<Self, PolicyError> {
-        let t = |n: &str| {
-            EntityTypeName::from_str(&format!("Attest::{n}"))
-                .map_err(|e| PolicyError::Schema(e.to_string()))
-        };
+        let t =
+            |n: &str| EntityTypeName::from_str(&format!("Attest::{n}")).map_err(|e| PolicyError::Schema(e.to_string()));
         let a = |n: &str| {
-            EntityUid::from_str(&format!("Attest::Action::\"{n}\""))
-                .map_err(|e| PolicyError::Schema(e.to_string()))
+            EntityUid::from_str(&format!("Attest::Action::\"{n}\"")).map_err(|e| PolicyError::Schema(e.to_string()))
         };
         Ok(Self {
             workload: t("Workload")?,
@@ -100,12 +95,7 @@ fn tags<'a>(map: impl IntoIterator<Item = (&'a String, &'a String)>) -> Vec<(Str
 }
 
 /// Build the workload's entities.
-pub(crate) fn subject(
-    w: &Workload,
-    td: &TrustDomain,
-    t: &Types,
-    now: SystemTime,
-) -> Result<Subject, DecideError> {
+pub(crate) fn subject(w: &Workload, td: &TrustDomain, t: &Types, now: SystemTime) -> Result<Subject, DecideError> {
     let mut entities = Vec::with_capacity(9);
     let u = &w.unix;
     let mut unix = vec![
@@ -114,14 +104,8 @@ pub(crate) fn subject(
         ("gid".to_owned(), long(u.egid.0)),
         ("realUid".to_owned(), long(u.uid.0)),
         ("realGid".to_owned(), long(u.gid.0)),
-        (
-            "supplementaryGids".to_owned(),
-            Expr::new_set(u.supplementary_gids.iter().map(|g| long(g.0))),
-        ),
-        (
-            "supplementaryGroups".to_owned(),
-            Expr::new_set(u.supplementary_group_names.values().map(|n| s(n))),
-        ),
+        ("supplementaryGids".to_owned(), Expr::new_set(u.supplementary_gids.iter().map(|g| long(g.0)))),
+        ("supplementaryGroups".to_owned(), Expr::new_set(u.supplementary_group_names.values().map(|n| s(n)))),
     ];
     if let Some(user) = &u.user {
         unix.push(("user".to_owned(), s(user)));
@@ -138,58 +122,38 @@ pub(crate) fn subject(
     let attestors: BTreeSet<&str> = w.selectors.iter().map(|sel| sel.kind().as_str()).collect();
     let mut attrs = vec![
         ("unix".to_owned(), Expr::new_record(unix).map_err(err)?),
-        (
-            "attestors".to_owned(),
-            Expr::new_set(attestors.into_iter().map(s)),
-        ),
+        ("attestors".to_owned(), Expr::new_set(attestors.into_iter().map(s))),
     ];
     let mut parents = Vec::new();
 
     if let Some(k) = &w.kubernetes {
         let p = &k.pod;
         let ns = Types::uid(&t.namespace, &p.namespace);
-        let sa = Types::uid(
-            &t.service_account,
-            &format!("{}/{}", p.namespace, p.service_account),
-        );
+        let sa = Types::uid(&t.service_account, &format!("{}/{}", p.namespace, p.service_account));
         let node = Types::uid(&t.node, &p.node_name);
         let pod = Types::uid(&t.pod, &p.uid.0);
         let ann = Types::uid(&t.annotations, &p.uid.0);
         entities.push(
-            Entity::new_with_tags(
-                ns.clone(),
-                [("name".to_owned(), s(&p.namespace))],
-                [],
-                tags(&k.namespace_labels),
-            )
-            .map_err(err)?,
+            Entity::new_with_tags(ns.clone(), [("name".to_owned(), s(&p.namespace))], [], tags(&k.namespace_labels))
+                .map_err(err)?,
         );
         entities.push(
             Entity::new_with_tags(
                 sa.clone(),
-                [
-                    ("name".to_owned(), s(&p.service_account)),
-                    ("namespace".to_owned(), s(&p.namespace)),
-                ],
+                [("name".to_owned(), s(&p.service_account)), ("namespace".to_owned(), s(&p.namespace))],
                 [ns.clone()],
                 [],
             )
             .map_err(err)?,
         );
-        entities.push(
-            Entity::new_with_tags(node.clone(), [("name".to_owned(), s(&p.node_name))], [], [])
-                .map_err(err)?,
-        );
         entities
-            .push(Entity::new_with_tags(ann.clone(), [], [], tags(&p.annotations)).map_err(err)?);
+            .push(Entity::new_with_tags(node.clone(), [("name".to_owned(), s(&p.node_name))], [], []).map_err(err)?);
+        entities.push(Entity::new_with_tags(ann.clone(), [], [], tags(&p.annotations)).map_err(err)?);
         let mut pod_attrs = vec![
             ("name".to_owned(), s(&p.name)),
             ("uid".to_owned(), s(&p.uid.0)),
             ("namespace".to_owned(), s(&p.namespace)),
-            (
-                "serviceAccount".to_owned(),
-                Expr::new_entity_uid(sa.clone()),
-            ),
+            ("serviceAccount".to_owned(), Expr::new_entity_uid(sa.clone())),
             ("node".to_owned(), Expr::new_entity_uid(node.clone())),
             ("annotations".to_owned(), Expr::new_entity_uid(ann)),
             ("hostNetwork".to_owned(), Expr::new_bool(p.host_network)),
@@ -203,30 +167,17 @@ pub(crate) fn subject(
             .map_err(err)?;
             pod_attrs.push(("owner".to_owned(), owner));
         }
-        entities.push(
-            Entity::new_with_tags(pod.clone(), pod_attrs, [ns.clone()], tags(&p.labels))
-                .map_err(err)?,
-        );
+        entities.push(Entity::new_with_tags(pod.clone(), pod_attrs, [ns.clone()], tags(&p.labels)).map_err(err)?);
         let mut k8s = vec![
             ("pod".to_owned(), Expr::new_entity_uid(pod.clone())),
             ("namespace".to_owned(), Expr::new_entity_uid(ns.clone())),
-            (
-                "serviceAccount".to_owned(),
-                Expr::new_entity_uid(sa.clone()),
-            ),
+            ("serviceAccount".to_owned(), Expr::new_entity_uid(sa.clone())),
             ("node".to_owned(), Expr::new_entity_uid(node)),
-            (
-                "initContainer".to_owned(),
-                Expr::new_bool(k.container.as_ref().is_some_and(|c| c.init)),
-            ),
+            ("initContainer".to_owned(), Expr::new_bool(k.container.as_ref().is_some_and(|c| c.init))),
         ];
         if let Some(c) = &k.container {
             k8s.push(("container".to_owned(), s(&c.name)));
-            let id = if c.image.id.is_empty() {
-                &c.image.name
-            } else {
-                &c.image.id
-            };
+            let id = if c.image.id.is_empty() { &c.image.name } else { &c.image.id };
             let image = Types::uid(&t.image, id);
             let mut image_attrs = vec![
                 ("ref".to_owned(), s(&c.image.name)),
@@ -247,42 +198,21 @@ pub(crate) fn subject(
     let facts: Vec<(String, Expr)> = w.facts.iter().map(|(k, v)| (k.to_string(), s(v))).collect();
     entities.push(Entity::new_with_tags(principal.clone(), attrs, parents, facts).map_err(err)?);
     let trust_domain = Types::uid(&t.trust_domain, td.as_str());
-    entities.push(
-        Entity::new_with_tags(
-            trust_domain.clone(),
-            [("name".to_owned(), s(td.as_str()))],
-            [],
-            [],
-        )
-        .map_err(err)?,
-    );
+    entities
+        .push(Entity::new_with_tags(trust_domain.clone(), [("name".to_owned(), s(td.as_str()))], [], []).map_err(err)?);
 
-    let agent_node = w
-        .facts
-        .iter()
-        .find(|(k, _)| k.as_str() == "host.name")
-        .map_or("", |(_, v)| v.as_str());
+    let agent_node = w.facts.iter().find(|(k, _)| k.as_str() == "host.name").map_or("", |(_, v)| v.as_str());
     let context = Context::from_pairs([
         ("now".to_owned(), Expr::new_datetime(rfc3339(now))),
         ("trustDomain".to_owned(), s(td.as_str())),
         ("agentNode".to_owned(), s(agent_node)),
     ])
     .map_err(err)?;
-    Ok(Subject {
-        principal,
-        trust_domain,
-        entities,
-        context,
-    })
+    Ok(Subject { principal, trust_domain, entities, context })
 }
 
 /// A candidate SPIFFE ID as an entity.
-pub(crate) fn candidate(
-    t: &Types,
-    n: usize,
-    id: &SpiffeId,
-    rule: &str,
-) -> Result<Entity, DecideError> {
+pub(crate) fn candidate(t: &Types, n: usize, id: &SpiffeId, rule: &str) -> Result<Entity, DecideError> {
     let mut attrs = vec![
         ("trustDomain".to_owned(), s(id.trust_domain().as_str())),
         ("path".to_owned(), s(id.path())),
@@ -345,12 +275,7 @@ pub(crate) fn rfc3339(t: SystemTime) -> String {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
 }
 
 #[cfg(test)]
@@ -361,14 +286,8 @@ mod tests {
     #[test]
     fn timestamps() {
         assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00Z");
-        assert_eq!(
-            rfc3339(UNIX_EPOCH + Duration::from_secs(951_782_400)),
-            "2000-02-29T00:00:00Z"
-        );
-        assert_eq!(
-            rfc3339(UNIX_EPOCH + Duration::from_secs(1_795_427_999)),
-            "2026-11-23T09:59:59Z"
-        );
+        assert_eq!(rfc3339(UNIX_EPOCH + Duration::from_secs(951_782_400)), "2000-02-29T00:00:00Z");
+        assert_eq!(rfc3339(UNIX_EPOCH + Duration::from_secs(1_795_427_999)), "2026-11-23T09:59:59Z");
     }
 
     #[test]
@@ -377,10 +296,7 @@ mod tests {
         assert_eq!(repository("localhost:5000/app:v1"), "localhost:5000/app");
         assert_eq!(repository("localhost:5000/app"), "localhost:5000/app");
         assert_eq!(repository("ghcr.io/x/y@sha256:ab"), "ghcr.io/x/y");
-        assert_eq!(
-            digest("docker-pullable://nginx@sha256:ab"),
-            Some("sha256:ab")
-        );
+        assert_eq!(digest("docker-pullable://nginx@sha256:ab"), Some("sha256:ab"));
         assert_eq!(digest("sha256:cd"), Some("sha256:cd"));
         assert_eq!(digest("nginx:1"), None);
     }

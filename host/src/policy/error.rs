@@ -48,9 +48,7 @@ pub enum PolicyError {
         message: String,
     },
     /// A policy without `@id`.
-    #[error(
-        "{at}: policy has no @id annotation; every policy needs a stable id, e.g. @id(\"ns-sa-identity\")"
-    )]
+    #[error("{at}: policy has no @id annotation; every policy needs a stable id, e.g. @id(\"ns-sa-identity\")")]
     MissingId {
         /// Where.
         at: Location,

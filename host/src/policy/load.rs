@@ -5,8 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::str::FromStr;
 
 use cedar_policy::{
-    ActionConstraint, Effect, Policy, PolicyId, PolicySet, PrincipalConstraint, Schema,
-    ValidationMode, Validator,
+    ActionConstraint, Effect, Policy, PolicyId, PolicySet, PrincipalConstraint, Schema, ValidationMode, Validator,
 };
 use miette::Diagnostic;
 
@@ -54,16 +53,11 @@ pub(crate) struct Loaded {
 
 /// Parse the embedded schema.
 pub fn schema() -> Result<Schema, PolicyError> {
-    Schema::from_cedarschema_str(SCHEMA)
-        .map(|(s, _warnings)| s)
-        .map_err(|e| PolicyError::Schema(e.to_string()))
+    Schema::from_cedarschema_str(SCHEMA).map(|(s, _warnings)| s).map_err(|e| PolicyError::Schema(e.to_string()))
 }
 
 /// Load a policy set from files. Every problem found is reported, not just the first.
-pub(crate) fn load(
-    files: &[PolicyFile],
-    trust_domain: &crate::TrustDomain,
-) -> Result<Loaded, PolicyError> {
+pub(crate) fn load(files: &[PolicyFile], trust_domain: &crate::TrustDomain) -> Result<Loaded, PolicyError> {
     let schema = schema()?;
     let mut problems = Vec::new();
     let mut metas: BTreeMap<String, PolicyMeta> = BTreeMap::new();
@@ -72,34 +66,21 @@ pub(crate) fn load(
         let parsed = match PolicySet::from_str(&file.text) {
             Ok(p) => p,
             Err(e) => {
-                let offset = e
-                    .labels()
-                    .and_then(|mut l| l.next())
-                    .map_or(0, |l| l.offset());
-                problems.push(PolicyError::Syntax {
-                    at: at(file, offset),
-                    message: diagnostic_text(&e),
-                });
+                let offset = e.labels().and_then(|mut l| l.next()).map_or(0, |l| l.offset());
+                problems.push(PolicyError::Syntax { at: at(file, offset), message: diagnostic_text(&e) });
                 continue;
             }
         };
         let offsets = file.statement_offsets();
         // Cedar names policies policy0, policy1… in source order; sort to walk them that way.
         let mut in_order: Vec<&Policy> = parsed.policies().collect();
-        in_order.sort_by_key(|p| {
-            p.id()
-                .to_string()
-                .trim_start_matches("policy")
-                .parse::<usize>()
-                .unwrap_or(usize::MAX)
-        });
+        in_order
+            .sort_by_key(|p| p.id().to_string().trim_start_matches("policy").parse::<usize>().unwrap_or(usize::MAX));
         if parsed.templates().next().is_some() {
             problems.push(PolicyError::Invalid {
                 at: at(file, 0),
                 id: "-".into(),
-                message:
-                    "templates (policies with ?principal / ?resource slots) are not supported yet"
-                        .into(),
+                message: "templates (policies with ?principal / ?resource slots) are not supported yet".into(),
             });
         }
         for (n, policy) in in_order.into_iter().enumerate() {
@@ -110,20 +91,14 @@ pub(crate) fn load(
                 continue;
             };
             if let Some(first) = metas.get(&id) {
-                problems.push(PolicyError::DuplicateId {
-                    id,
-                    at: location,
-                    first: first.at.clone(),
-                });
+                problems.push(PolicyError::DuplicateId { id, at: location, first: first.at.clone() });
                 continue;
             }
             if id.starts_with("baseline-") {
                 problems.push(PolicyError::Invalid {
                     at: location,
                     id,
-                    message:
-                        "ids starting with `baseline-` are reserved for attestor's built-in permits"
-                            .into(),
+                    message: "ids starting with `baseline-` are reserved for attestor's built-in permits".into(),
                 });
                 continue;
             }
@@ -146,11 +121,7 @@ pub(crate) fn load(
         match rules::check(policy, meta, trust_domain) {
             Ok(Some(rule)) => rules.push(rule),
             Ok(None) => {}
-            Err(message) => problems.push(PolicyError::Invalid {
-                at: meta.at.clone(),
-                id: meta.id.clone(),
-                message,
-            }),
+            Err(message) => problems.push(PolicyError::Invalid { at: meta.at.clone(), id: meta.id.clone(), message }),
         }
     }
 
@@ -162,10 +133,8 @@ pub(crate) fn load(
         }
     }
     let baseline = PolicySet::from_str(BASELINE).map_err(|e| PolicyError::Schema(e.to_string()))?;
-    let baseline: Vec<Policy> = baseline
-        .policies()
-        .filter_map(|p| p.annotation("id").map(|id| p.new_id(PolicyId::new(id))))
-        .collect();
+    let baseline: Vec<Policy> =
+        baseline.policies().filter_map(|p| p.annotation("id").map(|id| p.new_id(PolicyId::new(id)))).collect();
     if problems.is_empty() {
         let result = Validator::new(schema.clone()).validate(&all, ValidationMode::Strict);
         for e in result.validation_errors() {
@@ -176,15 +145,10 @@ pub(crate) fn load(
         }
     }
     if !problems.is_empty() {
-        return Err(if problems.len() == 1 {
-            problems.remove(0)
-        } else {
-            PolicyError::Many(problems)
-        });
+        return Err(if problems.len() == 1 { problems.remove(0) } else { PolicyError::Many(problems) });
     }
 
-    let mut slices: HashMap<Pass, PolicySet> =
-        Pass::ALL.iter().map(|p| (*p, PolicySet::new())).collect();
+    let mut slices: HashMap<Pass, PolicySet> = Pass::ALL.iter().map(|p| (*p, PolicySet::new())).collect();
     let mut emit_memoisable = true;
     let user = policies.iter().map(|(p, m)| (p, m.passes.clone(), false));
     let builtin = baseline.iter().map(|p| (p, passes_of(p), true));
@@ -194,27 +158,16 @@ pub(crate) fn load(
                 emit_memoisable &= selector_only(policy);
             }
             if let Some(slice) = slices.get_mut(&pass) {
-                slice
-                    .add(policy.clone())
-                    .map_err(|e| PolicyError::Schema(e.to_string()))?;
+                slice.add(policy.clone()).map_err(|e| PolicyError::Schema(e.to_string()))?;
             }
         }
     }
     rules.sort_by(|a, b| a.id.cmp(&b.id));
-    Ok(Loaded {
-        schema,
-        metas,
-        rules,
-        slices,
-        emit_memoisable,
-    })
+    Ok(Loaded { schema, metas, rules, slices, emit_memoisable })
 }
 
 fn at(file: &PolicyFile, offset: usize) -> Location {
-    Location {
-        file: file.name.clone(),
-        line: file.line_col(offset).0,
-    }
+    Location { file: file.name.clone(), line: file.line_col(offset).0 }
 }
 
 /// A validation problem, located at the offending expression when Cedar says where it is
@@ -227,10 +180,7 @@ fn invalid(
 ) -> PolicyError {
     let id = id.to_string();
     let at = match metas.get(&id) {
-        None => Location {
-            file: "<unknown>".into(),
-            line: 0,
-        },
+        None => Location { file: "<unknown>".into(), line: 0 },
         Some(m) => {
             let file = files.iter().find(|f| f.name == m.at.file);
             let label = d.labels().and_then(|mut l| l.next()).map(|l| l.offset());
@@ -240,11 +190,10 @@ fn invalid(
             }
         }
     };
-    PolicyError::Invalid {
-        at,
-        id,
-        message: diagnostic_text(d),
-    }
+    let text = diagnostic_text(d);
+    // Cedar repeats the policy id inside its message; ours already leads with it.
+    let message = text.strip_prefix(&format!("for policy `{id}`, ")).map_or(text.clone(), str::to_owned);
+    PolicyError::Invalid { at, id, message }
 }
 
 /// Message plus Cedar's help, on one line.

@@ -105,10 +105,7 @@ impl std::fmt::Debug for Policies {
 
 impl Policies {
     /// Load the configured policy set (or the embedded default).
-    pub fn load(
-        settings: &PolicySettings,
-        trust_domain: &TrustDomain,
-    ) -> Result<Self, PolicyError> {
+    pub fn load(settings: &PolicySettings, trust_domain: &TrustDomain) -> Result<Self, PolicyError> {
         let files = match &settings.dir {
             Some(dir) => read_dir(dir)?,
             None => default_files(),
@@ -123,14 +120,8 @@ impl Policies {
         cluster: Option<String>,
     ) -> Result<Self, PolicyError> {
         let loaded = load::load(files, trust_domain)?;
-        let generation = source::generation(
-            files,
-            &[
-                load::SCHEMA,
-                trust_domain.as_str(),
-                cluster.as_deref().unwrap_or(""),
-            ],
-        );
+        let generation =
+            source::generation(files, &[load::SCHEMA, trust_domain.as_str(), cluster.as_deref().unwrap_or("")]);
         Ok(Self {
             trust_domain: trust_domain.clone(),
             cluster,
@@ -179,3 +170,6 @@ impl Policies {
         self.emit_memo.is_some()
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -9,18 +9,8 @@ use super::template::Template;
 use crate::spiffe_id::TrustDomain;
 
 /// Annotations attestor understands. Anything else is a typo until proven otherwise.
-const KNOWN_ANNOTATIONS: &[&str] = &[
-    "id",
-    "spiffe_id",
-    "hint",
-    "dns",
-    "ttl",
-    "jwt_ttl",
-    "federates_with",
-    "fallback",
-    "priority",
-    "reason",
-];
+const KNOWN_ANNOTATIONS: &[&str] =
+    &["id", "spiffe_id", "hint", "dns", "ttl", "jwt_ttl", "federates_with", "fallback", "priority", "reason"];
 
 /// An identity rule: what it proposes, and how the candidate ranks.
 #[derive(Clone, Debug)]
@@ -38,20 +28,12 @@ pub struct IdentityRule {
 }
 
 /// Lint one policy; return its identity rule if it is one.
-pub(crate) fn check(
-    policy: &Policy,
-    meta: &PolicyMeta,
-    td: &TrustDomain,
-) -> Result<Option<IdentityRule>, String> {
+pub(crate) fn check(policy: &Policy, meta: &PolicyMeta, td: &TrustDomain) -> Result<Option<IdentityRule>, String> {
     for (key, _) in policy.annotations() {
         if !KNOWN_ANNOTATIONS.contains(&key) {
             return Err(format!(
                 "unknown annotation `@{key}`; known: {}",
-                KNOWN_ANNOTATIONS
-                    .iter()
-                    .map(|k| format!("@{k}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                KNOWN_ANNOTATIONS.iter().map(|k| format!("@{k}")).collect::<Vec<_>>().join(", ")
             ));
         }
     }
@@ -62,12 +44,13 @@ pub(crate) fn check(
             return Err("a `forbid` may not apply to `propose`: it would hide identity rules instead of denying an identity; write a `forbid` on `issue` (a guard) instead".into());
         }
         (_, false, Some(_)) => {
-            return Err("@spiffe_id belongs on identity rules only: a `permit` with `action == Attest::Action::\"propose\"`".into());
+            return Err(
+                "@spiffe_id belongs on identity rules only: a `permit` with `action == Attest::Action::\"propose\"`"
+                    .into(),
+            );
         }
         (Effect::Permit, true, None) => {
-            return Err(
-                "identity rule (a `permit` on `propose`) has no @spiffe_id template".into(),
-            );
+            return Err("identity rule (a `permit` on `propose`) has no @spiffe_id template".into());
         }
         (Effect::Permit, false, None) => {
             tracing::warn!(policy = %meta.id, at = %meta.at, "a `permit` on attest, issue or emit has no effect: attestor already permits them; restrict with `forbid`");
@@ -77,10 +60,7 @@ pub(crate) fn check(
         (Effect::Permit, true, Some(_)) => {}
     }
     if meta.passes.len() != 1 {
-        return Err(
-            "identity rule must apply to `propose` alone (`action == Attest::Action::\"propose\"`)"
-                .into(),
-        );
+        return Err("identity rule must apply to `propose` alone (`action == Attest::Action::\"propose\"`)".into());
     }
     if reads_var(policy, "resource") {
         return Err("identity rule reads `resource`; in the propose pass the resource is the trust domain, not the candidate ID: check candidates with a `forbid` on `issue`".into());
@@ -88,17 +68,10 @@ pub(crate) fn check(
     let source = template.unwrap_or_default();
     let spiffe_id = Template::parse(source).map_err(|e| format!("@spiffe_id: {e}"))?;
     check_id_template(&spiffe_id, td).map_err(|e| format!("@spiffe_id {source:?}: {e}"))?;
-    let hint = policy
-        .annotation("hint")
-        .map(Template::parse)
-        .transpose()
-        .map_err(|e| format!("@hint: {e}"))?;
+    let hint = policy.annotation("hint").map(Template::parse).transpose().map_err(|e| format!("@hint: {e}"))?;
     let priority = match policy.annotation("priority") {
         None => 0,
-        Some(p) => p
-            .trim()
-            .parse()
-            .map_err(|_| format!("@priority must be a whole number, got {p:?}"))?,
+        Some(p) => p.trim().parse().map_err(|_| format!("@priority must be a whole number, got {p:?}"))?,
     };
     Ok(Some(IdentityRule {
         id: meta.id.clone(),
@@ -117,9 +90,7 @@ fn check_id_template(t: &Template, td: &TrustDomain) -> Result<(), String> {
     if src.starts_with("spiffe://{trust_domain}/") || src.starts_with(&literal) {
         Ok(())
     } else {
-        Err(format!(
-            "must start with `spiffe://{{trust_domain}}/` or `{literal}`"
-        ))
+        Err(format!("must start with `spiffe://{{trust_domain}}/` or `{literal}`"))
     }
 }
 
@@ -129,17 +100,14 @@ pub(crate) fn reads_var(policy: &Policy, name: &str) -> bool {
     fn walk(v: &serde_json::Value, name: &str) -> bool {
         match v {
             serde_json::Value::Object(map) => {
-                map.get("Var").and_then(|x| x.as_str()) == Some(name)
-                    || map.values().any(|x| walk(x, name))
+                map.get("Var").and_then(|x| x.as_str()) == Some(name) || map.values().any(|x| walk(x, name))
             }
             serde_json::Value::Array(items) => items.iter().any(|x| walk(x, name)),
             _ => false,
         }
     }
     // If the JSON form cannot be produced, assume the worst: the policy reads everything.
-    policy.to_json().map_or(true, |json| {
-        json.get("conditions").is_some_and(|c| walk(c, name))
-    })
+    policy.to_json().map_or(true, |json| json.get("conditions").is_some_and(|c| walk(c, name)))
 }
 
 #[cfg(test)]
@@ -160,14 +128,15 @@ mod tests {
 
     #[test]
     fn finds_variable_reads_in_conditions_only() {
-        let p = Policy::parse(None, r#"permit(principal, action, resource == Attest::Selector::"x") when { resource.type == "k8s" };"#).unwrap();
-        assert!(reads_var(&p, "resource"));
-        assert!(!reads_var(&p, "principal"));
-        let scope_only = Policy::parse(
+        let p = Policy::parse(
             None,
-            r#"permit(principal, action, resource == Attest::Selector::"x");"#,
+            r#"permit(principal, action, resource == Attest::Selector::"x") when { resource.type == "k8s" };"#,
         )
         .unwrap();
+        assert!(reads_var(&p, "resource"));
+        assert!(!reads_var(&p, "principal"));
+        let scope_only =
+            Policy::parse(None, r#"permit(principal, action, resource == Attest::Selector::"x");"#).unwrap();
         assert!(!reads_var(&scope_only, "resource"));
     }
 }

@@ -7,10 +7,8 @@ use sha2::{Digest, Sha256};
 use super::PolicyError;
 
 /// The default policy set, compiled into the binary.
-const DEFAULT_SET: &[(&str, &str)] = &[(
-    "<embedded>/default/identities.cedar",
-    include_str!("../../../policies/default/identities.cedar"),
-)];
+const DEFAULT_SET: &[(&str, &str)] =
+    &[("<embedded>/default/identities.cedar", include_str!("../../../policies/default/identities.cedar"))];
 
 /// One policy file.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -26,10 +24,7 @@ impl PolicyFile {
     pub fn line_col(&self, offset: usize) -> (usize, usize) {
         let upto = &self.text[..offset.min(self.text.len())];
         let line = upto.matches('\n').count() + 1;
-        let col = upto
-            .rfind('\n')
-            .map_or(upto.len(), |nl| upto.len() - nl - 1)
-            + 1;
+        let col = upto.rfind('\n').map_or(upto.len(), |nl| upto.len() - nl - 1) + 1;
         (line, col)
     }
 
@@ -72,13 +67,7 @@ impl PolicyFile {
 
 /// The embedded default set.
 pub fn default_files() -> Vec<PolicyFile> {
-    DEFAULT_SET
-        .iter()
-        .map(|(name, text)| PolicyFile {
-            name: (*name).to_owned(),
-            text: (*text).to_owned(),
-        })
-        .collect()
+    DEFAULT_SET.iter().map(|(name, text)| PolicyFile { name: (*name).to_owned(), text: (*text).to_owned() }).collect()
 }
 
 /// Every `*.cedar` file under `dir`, recursively, in path order.
@@ -88,33 +77,19 @@ pub fn read_dir(dir: &Path) -> Result<Vec<PolicyFile>, PolicyError> {
     paths.sort();
     let mut files = Vec::with_capacity(paths.len());
     for path in paths {
-        let text = std::fs::read_to_string(&path).map_err(|source| PolicyError::Read {
-            path: path.clone(),
-            source,
-        })?;
-        files.push(PolicyFile {
-            name: path.display().to_string(),
-            text,
-        });
+        let text = std::fs::read_to_string(&path).map_err(|source| PolicyError::Read { path: path.clone(), source })?;
+        files.push(PolicyFile { name: path.display().to_string(), text });
     }
     if files.is_empty() {
-        return Err(PolicyError::Empty {
-            dir: dir.to_owned(),
-        });
+        return Err(PolicyError::Empty { dir: dir.to_owned() });
     }
     Ok(files)
 }
 
 fn collect(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), PolicyError> {
-    let entries = std::fs::read_dir(dir).map_err(|source| PolicyError::Read {
-        path: dir.to_owned(),
-        source,
-    })?;
+    let entries = std::fs::read_dir(dir).map_err(|source| PolicyError::Read { path: dir.to_owned(), source })?;
     for entry in entries {
-        let entry = entry.map_err(|source| PolicyError::Read {
-            path: dir.to_owned(),
-            source,
-        })?;
+        let entry = entry.map_err(|source| PolicyError::Read { path: dir.to_owned(), source })?;
         let path = entry.path();
         if path.is_dir() {
             collect(&path, out)?;
@@ -146,10 +121,7 @@ mod tests {
     use super::*;
 
     fn file(text: &str) -> PolicyFile {
-        PolicyFile {
-            name: "t.cedar".into(),
-            text: text.into(),
-        }
+        PolicyFile { name: "t.cedar".into(), text: text.into() }
     }
 
     #[test]

@@ -96,10 +96,7 @@ impl Var {
                 } else if let Some(k) = name.strip_prefix("annotation:").filter(|k| !k.is_empty()) {
                     Self::Annotation(k.to_owned())
                 } else if let Some(k) = name.strip_prefix("fact:") {
-                    Self::Fact(
-                        FactKey::new(k)
-                            .map_err(|_| TemplateError::UnknownVariable(name.to_owned()))?,
-                    )
+                    Self::Fact(FactKey::new(k).map_err(|_| TemplateError::UnknownVariable(name.to_owned()))?)
                 } else {
                     return Err(TemplateError::UnknownVariable(name.to_owned()));
                 }
@@ -120,9 +117,7 @@ impl Var {
             Self::PodName => pod.map(|p| p.name.clone()),
             Self::PodUid => pod.map(|p| p.uid.0.clone()),
             Self::NodeName => pod.map(|p| p.node_name.clone()),
-            Self::Container => k8s
-                .and_then(|k| k.container.as_ref())
-                .map(|c| c.name.clone()),
+            Self::Container => k8s.and_then(|k| k.container.as_ref()).map(|c| c.name.clone()),
             Self::OwnerKind => pod.and_then(|p| p.owners.first()).map(|o| o.kind.clone()),
             Self::OwnerName => pod.and_then(|p| p.owners.first()).map(|o| o.name.clone()),
             Self::Uid => Some(w.unix.euid.to_string()),
@@ -196,10 +191,7 @@ impl Template {
                 }
             }
         }
-        Ok(Self {
-            source: source.to_owned(),
-            parts,
-        })
+        Ok(Self { source: source.to_owned(), parts })
     }
 
     /// The template as written.
@@ -222,22 +214,13 @@ impl Template {
             match part {
                 Part::Text(t) => out.push_str(t),
                 Part::Var(v) => {
-                    let value = v
-                        .value(env)
-                        .ok_or_else(|| RenderError::Missing(v.to_string()))?;
+                    let value = v.value(env).ok_or_else(|| RenderError::Missing(v.to_string()))?;
                     let ok = match rule {
-                        ValueRule::PathSegment => {
-                            *v == Var::TrustDomain || is_valid_path_segment(&value)
-                        }
-                        ValueRule::Text => {
-                            !value.is_empty() && !value.chars().any(char::is_control)
-                        }
+                        ValueRule::PathSegment => *v == Var::TrustDomain || is_valid_path_segment(&value),
+                        ValueRule::Text => !value.is_empty() && !value.chars().any(char::is_control),
                     };
                     if !ok {
-                        return Err(RenderError::Invalid {
-                            var: v.to_string(),
-                            value,
-                        });
+                        return Err(RenderError::Invalid { var: v.to_string(), value });
                     }
                     out.push_str(&value);
                 }
@@ -304,11 +287,7 @@ mod tests {
                     namespace: "prod".into(),
                     service_account: "web".into(),
                     node_name: "n1".into(),
-                    labels: [
-                        ("app".to_owned(), "web".to_owned()),
-                        ("bad".to_owned(), "a/b".to_owned()),
-                    ]
-                    .into(),
+                    labels: [("app".to_owned(), "web".to_owned()), ("bad".to_owned(), "a/b".to_owned())].into(),
                     annotations: Default::default(),
                     owners: vec![],
                     host_network: false,
@@ -317,40 +296,25 @@ mod tests {
                 namespace_labels: Default::default(),
             });
         }
-        w.facts
-            .insert(FactKey::new("team.name").unwrap(), "payments".into());
+        w.facts.insert(FactKey::new("team.name").unwrap(), "payments".into());
         w
     }
 
     fn render(src: &str, w: &Workload) -> Result<String, RenderError> {
         let td = TrustDomain::new("example.org").unwrap();
-        let env = RenderEnv {
-            workload: w,
-            trust_domain: &td,
-            cluster: Some("c1"),
-        };
-        Template::parse(src)
-            .unwrap()
-            .render(&env, ValueRule::PathSegment)
+        let env = RenderEnv { workload: w, trust_domain: &td, cluster: Some("c1") };
+        Template::parse(src).unwrap().render(&env, ValueRule::PathSegment)
     }
 
     #[test]
     fn renders_every_kind_of_variable() {
         let w = workload(true);
         assert_eq!(
-            render(
-                "spiffe://{trust_domain}/ns/{k8s.namespace}/sa/{k8s.service_account}",
-                &w
-            )
-            .unwrap(),
+            render("spiffe://{trust_domain}/ns/{k8s.namespace}/sa/{k8s.service_account}", &w).unwrap(),
             "spiffe://example.org/ns/prod/sa/web"
         );
         assert_eq!(
-            render(
-                "spiffe://{trust_domain}/{cluster}/{label:app}/{fact:team.name}/{unix.uid}",
-                &w
-            )
-            .unwrap(),
+            render("spiffe://{trust_domain}/{cluster}/{label:app}/{fact:team.name}/{unix.uid}", &w).unwrap(),
             "spiffe://example.org/c1/web/payments/1000"
         );
     }
@@ -371,10 +335,7 @@ mod tests {
             render("spiffe://{trust_domain}/{label:nope}", &pod),
             Err(RenderError::Missing("{label:nope}".into()))
         );
-        assert!(matches!(
-            render("spiffe://{trust_domain}/{label:bad}", &pod),
-            Err(RenderError::Invalid { .. })
-        ));
+        assert!(matches!(render("spiffe://{trust_domain}/{label:bad}", &pod), Err(RenderError::Invalid { .. })));
     }
 
     #[test]
@@ -383,19 +344,10 @@ mod tests {
             Template::parse("spiffe://{trust_domain}/{k8s.namespce}"),
             Err(TemplateError::UnknownVariable("k8s.namespce".into()))
         );
-        assert_eq!(
-            Template::parse("spiffe://{trust_domain"),
-            Err(TemplateError::Unbalanced)
-        );
+        assert_eq!(Template::parse("spiffe://{trust_domain"), Err(TemplateError::Unbalanced));
         assert_eq!(Template::parse("a}b"), Err(TemplateError::Unbalanced));
-        assert_eq!(
-            Template::parse("{label:}"),
-            Err(TemplateError::UnknownVariable("label:".into()))
-        );
-        assert_eq!(
-            Template::parse("{fact:nodot}"),
-            Err(TemplateError::UnknownVariable("fact:nodot".into()))
-        );
+        assert_eq!(Template::parse("{label:}"), Err(TemplateError::UnknownVariable("label:".into())));
+        assert_eq!(Template::parse("{fact:nodot}"), Err(TemplateError::UnknownVariable("fact:nodot".into())));
         let t = Template::parse("spiffe://{trust_domain}/x").unwrap();
         assert_eq!(t.vars().collect::<Vec<_>>(), [&Var::TrustDomain]);
     }

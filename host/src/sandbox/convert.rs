@@ -16,31 +16,16 @@ pub(crate) fn to_wit(w: &Workload) -> wit::Workload {
             supplementary_gids: u.supplementary_gids.iter().map(|g| g.0).collect(),
             user: u.user.clone(),
             group: u.group.clone(),
-            exe_path: u
-                .exe_path
-                .as_ref()
-                .map(|p| p.to_string_lossy().into_owned()),
+            exe_path: u.exe_path.as_ref().map(|p| p.to_string_lossy().into_owned()),
             exe_sha256: u.exe_sha256.clone(),
         },
         kubernetes: w.kubernetes.as_ref().map(kubernetes),
-        facts: w
-            .facts
-            .iter()
-            .map(|(k, v)| wit::Fact {
-                key: k.to_string(),
-                value: v.clone(),
-            })
-            .collect(),
+        facts: w.facts.iter().map(|(k, v)| wit::Fact { key: k.to_string(), value: v.clone() }).collect(),
     }
 }
 
 fn labels(map: &std::collections::BTreeMap<String, String>) -> Vec<wit::Label> {
-    map.iter()
-        .map(|(k, v)| wit::Label {
-            key: k.clone(),
-            value: v.clone(),
-        })
-        .collect()
+    map.iter().map(|(k, v)| wit::Label { key: k.clone(), value: v.clone() }).collect()
 }
 
 fn kubernetes(k: &KubernetesFacts) -> wit::Kubernetes {
@@ -57,21 +42,14 @@ fn kubernetes(k: &KubernetesFacts) -> wit::Kubernetes {
             owners: p
                 .owners
                 .iter()
-                .map(|o| wit::OwnerReference {
-                    kind: o.kind.clone(),
-                    name: o.name.clone(),
-                    uid: o.uid.clone(),
-                })
+                .map(|o| wit::OwnerReference { kind: o.kind.clone(), name: o.name.clone(), uid: o.uid.clone() })
                 .collect(),
             host_network: p.host_network,
         },
         container: k.container.as_ref().map(|c| wit::Container {
             name: c.name.clone(),
             id: c.id.to_string(),
-            image: wit::ImageRef {
-                name: c.image.name.clone(),
-                id: c.image.id.clone(),
-            },
+            image: wit::ImageRef { name: c.image.name.clone(), id: c.image.id.clone() },
             init: c.init,
         }),
         namespace_labels: labels(&k.namespace_labels),

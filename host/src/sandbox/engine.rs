@@ -19,10 +19,7 @@ pub struct RuntimeSettings {
 
 impl Default for RuntimeSettings {
     fn default() -> Self {
-        Self {
-            max_concurrent_calls: 16,
-            max_memory_bytes: 64 << 20,
-        }
+        Self { max_concurrent_calls: 16, max_memory_bytes: 64 << 20 }
     }
 }
 
@@ -47,10 +44,7 @@ pub struct Runtime {
 
 impl std::fmt::Debug for Runtime {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Runtime")
-            .field("allocator", &self.allocator)
-            .field("settings", &self.settings)
-            .finish()
+        f.debug_struct("Runtime").field("allocator", &self.allocator).field("settings", &self.settings).finish()
     }
 }
 
@@ -63,21 +57,15 @@ impl Runtime {
                 // Small address spaces (RLIMIT_AS, 39-bit VA, strict overcommit) cannot reserve
                 // the pool; on-demand allocation is slower but equally safe.
                 tracing::warn!(error = %e, "wasm instance pool unavailable; using on-demand allocation");
-                let engine = Engine::new(&engine_config(&settings, false))
-                    .map_err(|e| LoadError::Engine(format!("{e:#}")))?;
+                let engine =
+                    Engine::new(&engine_config(&settings, false)).map_err(|e| LoadError::Engine(format!("{e:#}")))?;
                 (engine, Allocator::OnDemand)
             }
         };
         let ticker = Ticker::start(engine.clone())
             .map_err(|e| LoadError::Engine(format!("cannot start the epoch thread: {e}")))?;
         let slots = Slots::new(settings.max_concurrent_calls as usize);
-        Ok(Self {
-            engine,
-            ticker,
-            allocator,
-            settings,
-            slots,
-        })
+        Ok(Self { engine, ticker, allocator, settings, slots })
     }
 
     /// The engine.
@@ -134,10 +122,7 @@ struct Slots {
 
 impl Slots {
     fn new(n: usize) -> Self {
-        Self {
-            free: Mutex::new(n.max(1)),
-            cv: Condvar::new(),
-        }
+        Self { free: Mutex::new(n.max(1)), cv: Condvar::new() }
     }
 
     fn acquire(&self) -> SlotGuard<'_> {

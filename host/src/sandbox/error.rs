@@ -22,9 +22,7 @@ pub enum LoadError {
         source: std::io::Error,
     },
     /// Config: the file is not the one the config pins.
-    #[error(
-        "module `{module}`: {path} has SHA-256 {actual}, but the config pins {expected}; refusing to load it"
-    )]
+    #[error("module `{module}`: {path} has SHA-256 {actual}, but the config pins {expected}; refusing to load it")]
     DigestMismatch {
         /// Module name.
         module: String,

@@ -43,10 +43,7 @@ impl HostState {
 
     /// The message of the guest SDK's panic hook, if the guest panicked.
     pub(crate) fn panic_message(&self) -> Option<&str> {
-        self.logs
-            .iter()
-            .rev()
-            .find_map(|l| l.message.strip_prefix("panic: "))
+        self.logs.iter().rev().find_map(|l| l.message.strip_prefix("panic: "))
     }
 }
 
@@ -74,10 +71,7 @@ impl bindings::attestor::plugin::host::Host for HostState {
             Level::Warn => tracing::warn!(module, "{message}"),
             Level::Error => tracing::error!(module, "{message}"),
         }
-        self.logs.push(LogLine {
-            level: level_name(level),
-            message,
-        });
+        self.logs.push(LogLine { level: level_name(level), message });
         Ok(())
     }
 }

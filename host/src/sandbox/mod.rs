@@ -58,10 +58,7 @@ pub struct Sandbox {
 impl Sandbox {
     /// Load every module; the first failure aborts (a module set is all or nothing).
     pub fn load(runtime: Arc<Runtime>, specs: Vec<ModuleSpec>) -> Result<Self, LoadError> {
-        let modules = specs
-            .into_iter()
-            .map(|spec| LoadedModule::load(&runtime, spec))
-            .collect::<Result<_, _>>()?;
+        let modules = specs.into_iter().map(|spec| LoadedModule::load(&runtime, spec)).collect::<Result<_, _>>()?;
         Ok(Self { runtime, modules })
     }
 
@@ -99,11 +96,7 @@ impl Sandbox {
                 }
                 Err(e) => return Err(e),
             };
-            runs.push(ModuleRun {
-                module: m.name().to_owned(),
-                outcome,
-                stats,
-            });
+            runs.push(ModuleRun { module: m.name().to_owned(), outcome, stats });
         }
         // Only now, when every required module answered, does anything reach the workload.
         for out in outputs {

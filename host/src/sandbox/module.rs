@@ -86,10 +86,7 @@ pub struct LoadedModule {
 
 impl std::fmt::Debug for LoadedModule {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LoadedModule")
-            .field("name", &self.name)
-            .field("digest", &self.digest)
-            .finish_non_exhaustive()
+        f.debug_struct("LoadedModule").field("name", &self.name).field("digest", &self.digest).finish_non_exhaustive()
     }
 }
 
@@ -121,10 +118,7 @@ impl LoadedModule {
             }
         }
         if wasmparser_is_core_module(&bytes) {
-            return Err(LoadError::CoreModule {
-                module,
-                path: spec.path.clone(),
-            });
+            return Err(LoadError::CoreModule { module, path: spec.path.clone() });
         }
         let engine = runtime.engine();
         let component = Component::new(engine, &bytes).map_err(|e| LoadError::Invalid {
@@ -133,46 +127,24 @@ impl LoadedModule {
             reason: format!("{e:#}"),
         })?;
         let ty = component.component_type();
-        let imports: Vec<String> = ty
-            .imports(engine)
-            .map(|(name, _)| name.to_owned())
-            .collect();
-        let exports: Vec<String> = ty
-            .exports(engine)
-            .map(|(name, _)| name.to_owned())
-            .collect();
-        let forbidden: Vec<String> = imports
-            .iter()
-            .filter(|i| !ALLOWED_IMPORTS.iter().any(|a| i.starts_with(a)))
-            .cloned()
-            .collect();
+        let imports: Vec<String> = ty.imports(engine).map(|(name, _)| name.to_owned()).collect();
+        let exports: Vec<String> = ty.exports(engine).map(|(name, _)| name.to_owned()).collect();
+        let forbidden: Vec<String> =
+            imports.iter().filter(|i| !ALLOWED_IMPORTS.iter().any(|a| i.starts_with(a))).cloned().collect();
         if !forbidden.is_empty() {
-            return Err(LoadError::ForbiddenImports {
-                module,
-                imports: forbidden,
-            });
+            return Err(LoadError::ForbiddenImports { module, imports: forbidden });
         }
         if !exports.iter().any(|e| e.starts_with(REQUIRED_EXPORT)) {
             return Err(LoadError::MissingExport { module, exports });
         }
         let mut linker = Linker::<HostState>::new(engine);
         AttestorModule::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)
-            .map_err(|e| LoadError::Link {
-                module: module.clone(),
-                reason: format!("{e:#}"),
-            })?;
+            .map_err(|e| LoadError::Link { module: module.clone(), reason: format!("{e:#}") })?;
         let pre = linker
             .instantiate_pre(&component)
             .and_then(AttestorModulePre::new)
-            .map_err(|e| LoadError::Link {
-                module: module.clone(),
-                reason: format!("{e:#}"),
-            })?;
-        let placeholder = ModuleInfo {
-            name: String::new(),
-            version: String::new(),
-            description: String::new(),
-        };
+            .map_err(|e| LoadError::Link { module: module.clone(), reason: format!("{e:#}") })?;
+        let placeholder = ModuleInfo { name: String::new(), version: String::new(), description: String::new() };
         let mut loaded = Self {
             name: Arc::from(module.as_str()),
             spec,
@@ -183,19 +155,11 @@ impl LoadedModule {
             pre,
             info: placeholder,
         };
-        let (info, _) = loaded.call(runtime, |store, m| {
-            m.attestor_plugin_module().call_metadata(store)
-        })?;
-        loaded.info = ModuleInfo {
-            name: info.name,
-            version: info.version,
-            description: info.description,
-        };
+        let (info, _) = loaded.call(runtime, |store, m| m.attestor_plugin_module().call_metadata(store))?;
+        loaded.info = ModuleInfo { name: info.name, version: info.version, description: info.description };
         let config = loaded.spec.config.clone();
-        let (verdict, _) = loaded.call(runtime, |store, m| {
-            m.attestor_plugin_module()
-                .call_validate_config(store, &config)
-        })?;
+        let (verdict, _) =
+            loaded.call(runtime, |store, m| m.attestor_plugin_module().call_validate_config(store, &config))?;
         if let Err(e) = verdict {
             let (_, message) = split_module_error(e);
             return Err(LoadError::ConfigRejected { module, message });
@@ -239,27 +203,13 @@ impl LoadedModule {
     }
 
     /// Attest one workload in a fresh instance, and check the answer.
-    pub fn attest(
-        &self,
-        runtime: &Runtime,
-        workload: &wit::Workload,
-    ) -> (Result<ModuleOutput, CallError>, CallStats) {
+    pub fn attest(&self, runtime: &Runtime, workload: &wit::Workload) -> (Result<ModuleOutput, CallError>, CallStats) {
         let config = self.spec.config.as_str();
-        match self.call(runtime, |store, m| {
-            m.attestor_plugin_module()
-                .call_attest(store, config, workload)
-        }) {
+        match self.call(runtime, |store, m| m.attestor_plugin_module().call_attest(store, config, workload)) {
             Ok((Ok(answer), stats)) => (self.check_output(answer), stats),
             Ok((Err(e), stats)) => {
                 let (kind, message) = split_module_error(e);
-                (
-                    Err(CallError::Refused {
-                        module: self.name.to_string(),
-                        kind,
-                        message,
-                    }),
-                    stats,
-                )
+                (Err(CallError::Refused { module: self.name.to_string(), kind, message }), stats)
             }
             Err(e) => (Err(e), CallStats::default()),
         }
@@ -276,20 +226,12 @@ impl LoadedModule {
         let _slot = runtime.slot();
         let _ticking = runtime.ticker().activate();
         let started = Instant::now();
-        let mut store = Store::new(
-            runtime.engine(),
-            HostState::new(Arc::clone(&self.name), limits),
-        );
+        let mut store = Store::new(runtime.engine(), HostState::new(Arc::clone(&self.name), limits));
         store.limiter(|s| &mut s.limiter);
-        store
-            .set_fuel(limits.fuel)
-            .map_err(|e| self.instantiate_error(&e))?;
+        store.set_fuel(limits.fuel).map_err(|e| self.instantiate_error(&e))?;
         let ticks = (limits.timeout.as_micros() / TICK.as_micros()).max(1) + 1;
         store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX));
-        let outcome = self
-            .pre
-            .instantiate(&mut store)
-            .and_then(|instance| f(&mut store, &instance));
+        let outcome = self.pre.instantiate(&mut store).and_then(|instance| f(&mut store, &instance));
         let fuel_left = store.get_fuel().unwrap_or(0);
         match outcome {
             Ok(r) => {
@@ -305,10 +247,7 @@ impl LoadedModule {
     }
 
     fn instantiate_error(&self, e: &wasmtime::Error) -> CallError {
-        CallError::Instantiate {
-            module: self.name.to_string(),
-            reason: format!("{e:#}"),
-        }
+        CallError::Instantiate { module: self.name.to_string(), reason: format!("{e:#}") }
     }
 
     /// Turn an engine error into a cause a human can act on.
@@ -316,80 +255,39 @@ impl LoadedModule {
         let module = self.name.to_string();
         let limits = &self.spec.limits;
         if find::<MemoryCapExceeded>(e).is_some() {
-            return CallError::OutOfMemory {
-                module,
-                cap: limits.memory_bytes,
-            };
+            return CallError::OutOfMemory { module, cap: limits.memory_bytes };
         }
         if find::<LogBudgetExceeded>(e).is_some() {
-            return CallError::LogFlood {
-                module,
-                lines: limits.max_log_lines,
-                bytes: limits.max_log_bytes,
-            };
+            return CallError::LogFlood { module, lines: limits.max_log_lines, bytes: limits.max_log_bytes };
         }
         match find::<Trap>(e) {
-            Some(Trap::OutOfFuel) => CallError::OutOfFuel {
-                module,
-                fuel: limits.fuel,
-            },
-            Some(Trap::Interrupt) => CallError::Timeout {
-                module,
-                timeout: limits.timeout,
-            },
+            Some(Trap::OutOfFuel) => CallError::OutOfFuel { module, fuel: limits.fuel },
+            Some(Trap::Interrupt) => CallError::Timeout { module, timeout: limits.timeout },
             Some(Trap::StackOverflow) => CallError::StackOverflow { module },
             Some(trap) => {
-                let mut detail = match state.panic_message() {
+                // A panic message says more than any frame of Rust's panic machinery would.
+                let detail = match state.panic_message() {
                     Some(msg) => format!("panicked: {msg}"),
-                    None => trap.to_string(),
+                    None => with_frames(trap.to_string(), e),
                 };
-                if let Some(bt) = e.downcast_ref::<wasmtime::WasmBacktrace>() {
-                    let frames: Vec<String> = bt
-                        .frames()
-                        .iter()
-                        .take(3)
-                        .filter_map(|f| f.func_name().map(str::to_owned))
-                        .collect();
-                    if !frames.is_empty() {
-                        detail.push_str(&format!(" (in {})", frames.join(" ← ")));
-                    }
-                }
                 CallError::Trap { module, detail }
             }
-            None => CallError::Instantiate {
-                module,
-                reason: format!("{e:#}"),
-            },
+            None => CallError::Instantiate { module, reason: format!("{e:#}") },
         }
     }
 
     /// Enforce output limits and turn values into namespaced selectors and facts.
     fn check_output(&self, answer: wit::Attestation) -> Result<ModuleOutput, CallError> {
         let limits = &self.spec.limits;
-        let bad = |problem: String| CallError::BadOutput {
-            module: self.name.to_string(),
-            problem,
-        };
+        let bad = |problem: String| CallError::BadOutput { module: self.name.to_string(), problem };
         if answer.selectors.len() > limits.max_selectors {
-            return Err(bad(format!(
-                "{} selectors, over the cap of {}",
-                answer.selectors.len(),
-                limits.max_selectors
-            )));
+            return Err(bad(format!("{} selectors, over the cap of {}", answer.selectors.len(), limits.max_selectors)));
         }
         if answer.facts.len() > limits.max_facts {
-            return Err(bad(format!(
-                "{} facts, over the cap of {}",
-                answer.facts.len(),
-                limits.max_facts
-            )));
+            return Err(bad(format!("{} facts, over the cap of {}", answer.facts.len(), limits.max_facts)));
         }
         let total: usize = answer.selectors.iter().map(String::len).sum::<usize>()
-            + answer
-                .facts
-                .iter()
-                .map(|f| f.key.len() + f.value.len())
-                .sum::<usize>();
+            + answer.facts.iter().map(|f| f.key.len() + f.value.len()).sum::<usize>();
         if total > limits.max_output_bytes {
             return Err(bad(format!(
                 "{total} bytes of selectors and facts, over the cap of {}",
@@ -400,14 +298,12 @@ impl LoadedModule {
         for value in answer.selectors {
             check_value(&value, limits.max_value_bytes)
                 .map_err(|why| bad(format!("selector {:?}: {why}", truncate(&value))))?;
-            out.selectors
-                .push(Selector::new(self.spec.name.clone(), value));
+            out.selectors.push(Selector::new(self.spec.name.clone(), value));
         }
         for fact in answer.facts {
             let key = FactKey::join(&self.name, &fact.key)
                 .map_err(|e| bad(format!("fact key {:?}: {e}", truncate(&fact.key))))?;
-            check_value(&fact.value, limits.max_value_bytes)
-                .map_err(|why| bad(format!("fact `{key}`: {why}")))?;
+            check_value(&fact.value, limits.max_value_bytes).map_err(|why| bad(format!("fact `{key}`: {why}")))?;
             out.facts.push((key, fact.value));
         }
         Ok(out)
@@ -439,10 +335,25 @@ fn split_module_error(e: wit::ModuleError) -> (&'static str, String) {
     }
 }
 
+/// Append the innermost guest frames (demangled) to a trap message.
+fn with_frames(mut detail: String, e: &wasmtime::Error) -> String {
+    if let Some(bt) = e.downcast_ref::<wasmtime::WasmBacktrace>() {
+        let frames: Vec<String> = bt
+            .frames()
+            .iter()
+            .take(3)
+            .filter_map(|f| f.func_name().map(|n| format!("{:#}", rustc_demangle::demangle(n))))
+            .collect();
+        if !frames.is_empty() {
+            detail.push_str(&format!(" (in {})", frames.join(" ← ")));
+        }
+    }
+    detail
+}
+
 /// The first error of type `T` in the chain.
 fn find<T: std::error::Error + Send + Sync + 'static>(e: &wasmtime::Error) -> Option<&T> {
-    e.downcast_ref::<T>()
-        .or_else(|| e.chain().find_map(|c| c.downcast_ref::<T>()))
+    e.downcast_ref::<T>().or_else(|| e.chain().find_map(|c| c.downcast_ref::<T>()))
 }
 
 /// A core module's preamble is version 1, layer 0; a component's is layer 1.

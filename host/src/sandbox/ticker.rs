@@ -30,22 +30,17 @@ impl Ticker {
     pub(crate) fn start(engine: wasmtime::Engine) -> std::io::Result<Self> {
         let shared = Arc::new(Shared::default());
         let s = Arc::clone(&shared);
-        let thread = thread::Builder::new()
-            .name("attestor-epoch".into())
-            .spawn(move || {
-                while !s.stop.load(Ordering::Acquire) {
-                    if s.active.load(Ordering::Acquire) == 0 {
-                        thread::park();
-                        continue;
-                    }
-                    thread::sleep(TICK);
-                    engine.increment_epoch();
+        let thread = thread::Builder::new().name("attestor-epoch".into()).spawn(move || {
+            while !s.stop.load(Ordering::Acquire) {
+                if s.active.load(Ordering::Acquire) == 0 {
+                    thread::park();
+                    continue;
                 }
-            })?;
-        Ok(Self {
-            shared,
-            thread: Some(thread),
-        })
+                thread::sleep(TICK);
+                engine.increment_epoch();
+            }
+        })?;
+        Ok(Self { shared, thread: Some(thread) })
     }
 
     /// Keep ticking until the returned guard is dropped.

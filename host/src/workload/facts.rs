@@ -20,9 +20,7 @@ impl FactKey {
     /// Validate a full key (`source.key`).
     pub fn new(key: impl Into<String>) -> Result<Self, InvalidFactKey> {
         let key = key.into();
-        let (source, rest) = key
-            .split_once('.')
-            .ok_or_else(|| InvalidFactKey(key.clone()))?;
+        let (source, rest) = key.split_once('.').ok_or_else(|| InvalidFactKey(key.clone()))?;
         if key.len() > Self::MAX_LEN || !is_word(source) || !rest.split('.').all(is_word) {
             return Err(InvalidFactKey(key));
         }
@@ -43,9 +41,7 @@ impl FactKey {
 /// A word of a fact key: lower-case letters, digits, `-` and `_`, starting with a letter or digit.
 fn is_word(w: &str) -> bool {
     let mut chars = w.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+    chars.next().is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
         && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
 }
 
@@ -70,9 +66,7 @@ impl From<FactKey> for String {
 
 /// A string that is not a fact key.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "fact key {0:?} must be `source.key`: dot-separated words of a-z, 0-9, `-`, `_`, at most 128 bytes"
-)]
+#[error("fact key {0:?} must be `source.key`: dot-separated words of a-z, 0-9, `-`, `_`, at most 128 bytes")]
 pub struct InvalidFactKey(pub String);
 
 /// The free-form facts of one workload, ordered by key so output is stable.

@@ -13,8 +13,7 @@ use serde::{Deserialize, Serialize};
 
 pub use facts::{FactKey, Facts, InvalidFactKey};
 pub use kubernetes::{
-    ContainerFacts, ContainerId, ImageRef, InvalidId, KubernetesFacts, OwnerReference, PodFacts,
-    PodUid,
+    ContainerFacts, ContainerId, ImageRef, InvalidId, KubernetesFacts, OwnerReference, PodFacts, PodUid,
 };
 pub use unix::{Gid, Pid, Uid, UnixFacts};
 
@@ -43,11 +42,6 @@ pub struct Workload {
 impl Workload {
     /// A workload with only unix facts, and no selectors yet.
     pub fn new(unix: UnixFacts) -> Self {
-        Self {
-            unix,
-            kubernetes: None,
-            facts: Facts::default(),
-            selectors: Vec::new(),
-        }
+        Self { unix, kubernetes: None, facts: Facts::default(), selectors: Vec::new() }
     }
 }
