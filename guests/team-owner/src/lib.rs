@@ -54,10 +54,10 @@ fn parse(config: &str) -> Result<Vec<Rule<'_>>, Error> {
             Some((l, r)) => (l.trim(), Some(r.trim())),
             None => (line, None),
         };
-        if let Some(t) = team {
-            if !valid_team(t) {
-                return Err(bad("team names are 1-63 characters of letters, digits, `-`, `_`, `.`"));
-            }
+        if let Some(t) = team
+            && !valid_team(t)
+        {
+            return Err(bad("team names are 1-63 characters of letters, digits, `-`, `_`, `.`"));
         }
         let matcher = if lhs == "default" {
             Matcher::Default
@@ -132,21 +132,3 @@ impl Module for TeamOwner {
 }
 
 export_module!(TeamOwner);
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_rules_and_names_bad_lines() {
-        let rules =
-            parse("ns:payments = payments\n# comment\nlabel:team\nuid:1000 = platform # trailing\ndefault = none\n")
-                .unwrap();
-        assert_eq!(rules.len(), 4);
-        assert_eq!(rules[2], Rule { matcher: Matcher::Uid(1000), team: Some("platform") });
-        assert_eq!(parse("ns:x").unwrap_err(), Error::config("line 1: missing `= <team>`: \"ns:x\""));
-        assert!(matches!(parse("\nfoo:x = y"), Err(Error::Config(m)) if m.starts_with("line 2: unknown matcher")));
-        assert!(parse("uid:abc = t").is_err());
-        assert!(parse("ns:a = bad team").is_err());
-    }
-}

@@ -46,10 +46,10 @@ impl Gatherer {
         let start_time = dir.start_time()?;
         let unix = unix::gather(&dir, start_time, &self.unix, &self.hasher)?;
         let mut workload = Workload::new(unix);
-        if let Some(name) = host_name(&self.proc_root) {
-            if let Ok(key) = FactKey::new("host.name") {
-                workload.facts.insert(key, name);
-            }
+        if let Some(name) = host_name(&self.proc_root)
+            && let Ok(key) = FactKey::new("host.name")
+        {
+            workload.facts.insert(key, name);
         }
         workload.selectors.extend(unix_selectors(&workload.unix, &self.unix));
         // Read last: a different start time means the PID now names another process, and the

@@ -107,4 +107,28 @@ mod tests {
         assert!(matches!(err, GatherError::NoSuchProcess { .. }), "{err}");
         assert!(err.to_string().starts_with("no process 42: "), "{err}");
     }
+
+    #[test]
+    fn a_changed_start_time_is_pid_reuse() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("9");
+        std::fs::create_dir(&dir).unwrap();
+        let stat = |start: u64| format!("9 (x) S 1 9 9 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 {start} 1 1\n");
+        std::fs::write(dir.join("stat"), stat(100)).unwrap();
+        let p = ProcDir::open(tmp.path(), Pid(9)).unwrap();
+        let before = p.start_time().unwrap();
+        assert_eq!(before, 100);
+        assert!(p.confirm_start_time(before).is_ok());
+        std::fs::write(dir.join("stat"), stat(200)).unwrap();
+        let err = p.confirm_start_time(before).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "process 9 was replaced by another process with the same PID while its facts were being read (start time 100 became 200)"
+        );
+        std::fs::remove_file(dir.join("stat")).unwrap();
+        assert_eq!(
+            p.confirm_start_time(before).unwrap_err().to_string(),
+            "process 9 exited while its facts were being read"
+        );
+    }
 }

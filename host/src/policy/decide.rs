@@ -1,21 +1,22 @@
 //! The four passes for one workload.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::time::{Instant, SystemTime};
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use cedar_policy::{Context, Decision as CedarDecision, Entities, EntityUid, Request, Response};
+use cedar_policy::{Context, Decision as CedarDecision, Entities, EntityUid, Request};
 
 use super::decision::{Candidate, Decision, IssuedId, SelectorReport, Suppressed, Verdict};
 use super::entities::{self, Subject};
 use super::error::DecideError;
 use super::template::{RenderEnv, ValueRule};
-use super::{MAX_ISSUED, Pass, Policies};
+use super::{EmitVerdict, MAX_ISSUED, Pass, Policies};
 use crate::selector::Selector;
 use crate::spiffe_id::SpiffeId;
 use crate::workload::Workload;
 
-/// Memo entries kept before the memo is emptied (selector strings are bounded in size and a
-/// node has a bounded number of distinct ones; this only stops unbounded growth).
+/// Memo entries kept before the memo is emptied (a node has a bounded number of distinct
+/// selectors; this only stops unbounded growth).
 const MAX_MEMO: usize = 65_536;
 
 /// One Cedar answer, reduced to what the passes need.
@@ -23,6 +24,21 @@ struct Answer {
     allow: bool,
     determining: Vec<String>,
     errors: Vec<String>,
+}
+
+/// Everything one request needs besides its action and resource.
+struct Ask<'a> {
+    subject: &'a Subject,
+    context: &'a Context,
+    namespace: Option<&'a str>,
+    store: &'a Entities,
+}
+
+/// A rendered identity rule, before Cedar says whether it matched.
+struct Rendered {
+    rule: usize,
+    id: Result<SpiffeId, String>,
+    hint: Option<String>,
 }
 
 impl Policies {
@@ -34,15 +50,38 @@ impl Policies {
     /// Decide for `workload` as of `now` (the `context.now` policies see).
     pub fn decide_at(&self, workload: &Workload, now: SystemTime) -> Result<Decision, DecideError> {
         let started = Instant::now();
-        let subject = entities::subject(workload, &self.trust_domain, &self.types, now)?;
+        let namespace = workload.kubernetes.as_ref().map(|k| k.pod.namespace.as_str());
+        let subject = entities::subject(workload, &self.trust_domain, &self.types)?;
+        let context = self.context(now, entities::agent_node(workload))?;
+
+        // Render every identity rule that can apply here before asking Cedar anything, so the
+        // candidates go into the one entity store this attestation builds.
+        let env = RenderEnv { workload, trust_domain: &self.trust_domain, cluster: self.cluster.as_deref() };
+        let propose_set = self.slice(Pass::Propose)?.for_namespace(namespace);
+        let rendered: Vec<Rendered> = self
+            .rules
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| propose_set.policy(&r.policy_id).is_some())
+            .map(|(i, r)| Rendered {
+                rule: i,
+                id: self.render_id(r, &env),
+                hint: r.hint.as_ref().and_then(|h| h.render(&env, ValueRule::Text).ok()),
+            })
+            .collect();
+        let mut all = subject.entities.clone();
+        for (n, r) in rendered.iter().enumerate() {
+            if let Ok(id) = &r.id {
+                all.push(entities::candidate(&self.types, n, id, &self.rules[r.rule].id)?);
+            }
+        }
         let schema = self.strict_runtime_checks.then_some(&self.schema);
-        let store = Entities::from_entities(subject.entities.iter().cloned(), schema)
-            .map_err(|e| DecideError(e.to_string()))?;
+        let store = Entities::from_entities(all, schema).map_err(|e| DecideError(e.to_string()))?;
+        let ask = Ask { subject: &subject, context: &context, namespace, store: &store };
         let mut errors = Vec::new();
 
         // Gate: a deny (or an error) refuses everything.
-        let gate = self.ask(Pass::Attest, &subject, self.types.attest.clone(), subject.trust_domain.clone(), &store)?;
-        let gate = verdict(gate);
+        let gate = verdict(self.ask(Pass::Attest, &ask, self.types.attest.clone(), subject.trust_domain.clone())?);
         if !gate.allowed() {
             errors.extend(gate.errors.iter().cloned());
             return Ok(Decision {
@@ -58,103 +97,48 @@ impl Policies {
         }
 
         // Propose: with only permits in the slice, Cedar lists every matching rule.
-        let proposed =
-            self.ask(Pass::Propose, &subject, self.types.propose.clone(), subject.trust_domain.clone(), &store)?;
+        let proposed = self.ask(Pass::Propose, &ask, self.types.propose.clone(), subject.trust_domain.clone())?;
         errors.extend(proposed.errors.iter().cloned());
         let matched: BTreeSet<&str> = proposed.determining.iter().map(String::as_str).collect();
-        let env = RenderEnv { workload, trust_domain: &self.trust_domain, cluster: self.cluster.as_deref() };
+
+        // Issue: one request per rendered candidate of a matching rule, against the guards.
         let mut candidates = Vec::new();
-        let mut to_issue: Vec<(usize, SpiffeId)> = Vec::new();
-        for rule in self.rules.iter().filter(|r| matched.contains(r.id.as_str())) {
+        for (n, r) in rendered.iter().enumerate() {
+            let rule = &self.rules[r.rule];
+            if !matched.contains(rule.id.as_str()) {
+                continue;
+            }
             let mut c = Candidate {
                 rule: rule.id.clone(),
-                spiffe_id: None,
-                hint: None,
+                spiffe_id: r.id.as_ref().ok().cloned(),
+                hint: r.hint.clone(),
                 fallback: rule.fallback,
                 decision: "not_rendered",
                 determining: Vec::new(),
                 reasons: Vec::new(),
-                why: None,
+                why: r.id.as_ref().err().cloned(),
                 priority: rule.priority,
             };
-            match rule.spiffe_id.render(&env, ValueRule::PathSegment).map_err(|e| e.to_string()).and_then(|s| {
-                let id: SpiffeId = s.parse().map_err(|e| format!("render failed: {s:?} is not a SPIFFE ID: {e}"))?;
-                if id.trust_domain() == &self.trust_domain {
-                    Ok(id)
+            if c.spiffe_id.is_some() {
+                let a = self.ask(Pass::Issue, &ask, self.types.issue.clone(), self.types.candidate_uid(n))?;
+                if a.allow && a.errors.is_empty() {
+                    c.decision = "issued";
                 } else {
-                    Err(format!("render failed: {id} is outside trust domain {}", self.trust_domain))
+                    c.decision = "denied";
+                    c.reasons = a.determining.iter().filter_map(|id| self.metas.get(id)?.reason.clone()).collect();
+                    c.determining = a.determining;
+                    if !a.errors.is_empty() {
+                        c.why = Some(format!("evaluation error (fails closed): {}", a.errors.join("; ")));
+                        errors.extend(a.errors);
+                    }
                 }
-            }) {
-                Ok(id) => {
-                    c.hint = rule.hint.as_ref().and_then(|h| h.render(&env, ValueRule::Text).ok());
-                    to_issue.push((candidates.len(), id.clone()));
-                    c.spiffe_id = Some(id);
-                }
-                Err(why) => c.why = Some(why),
             }
             candidates.push(c);
         }
-
-        // Issue: one request per candidate against the guards.
-        let mut store = store;
-        if !to_issue.is_empty() {
-            let extra = to_issue
-                .iter()
-                .map(|(n, id)| entities::candidate(&self.types, *n, id, &candidates[*n].rule))
-                .collect::<Result<Vec<_>, _>>()?;
-            store = store.add_entities(extra, schema).map_err(|e| DecideError(e.to_string()))?;
-        }
-        for (n, _) in &to_issue {
-            let a = self.ask(Pass::Issue, &subject, self.types.issue.clone(), self.types.candidate_uid(*n), &store)?;
-            let c = &mut candidates[*n];
-            if a.allow && a.errors.is_empty() {
-                c.decision = "issued";
-            } else {
-                c.decision = "denied";
-                c.reasons = a.determining.iter().filter_map(|id| self.metas.get(id)?.reason.clone()).collect();
-                c.determining = a.determining;
-                if !a.errors.is_empty() {
-                    c.why = Some(format!("evaluation error (fails closed): {}", a.errors.join("; ")));
-                    errors.extend(a.errors);
-                }
-            }
-        }
-
-        // Order and trim: fallbacks only when nothing else was issued; priority, then rule id.
-        let any_primary = candidates.iter().any(|c| c.decision == "issued" && !c.fallback);
-        if any_primary {
-            for c in candidates.iter_mut().filter(|c| c.decision == "issued" && c.fallback) {
-                c.decision = "dropped";
-                c.why = Some("fallback rule, and a non-fallback identity was issued".into());
-            }
-        }
-        let mut order: Vec<usize> = (0..candidates.len()).filter(|&i| candidates[i].decision == "issued").collect();
-        order.sort_by(|&a, &b| {
-            candidates[b]
-                .priority
-                .cmp(&candidates[a].priority)
-                .then_with(|| candidates[a].rule.cmp(&candidates[b].rule))
-        });
-        let mut issued: Vec<IssuedId> = Vec::new();
-        for i in order {
-            let c = &mut candidates[i];
-            let Some(id) = c.spiffe_id.clone() else {
-                continue;
-            };
-            if let Some(existing) = issued.iter_mut().find(|x| x.id == id) {
-                existing.policies.push(c.rule.clone());
-                continue;
-            }
-            if issued.len() >= MAX_ISSUED {
-                c.decision = "dropped";
-                c.why = Some(format!("over the cap of {MAX_ISSUED} identities per workload"));
-                continue;
-            }
-            issued.push(IssuedId { id, policies: vec![c.rule.clone()], hint: c.hint.clone() });
-        }
+        let issued = order_and_trim(&mut candidates);
 
         // Emit: which selectors leave the host.
-        let (emitted, suppressed) = self.emit(&subject, &workload.selectors, store, &mut errors)?;
+        let (emitted, suppressed) = self.emit(&ask, &workload.selectors, &mut errors)?;
         Ok(Decision {
             policy_generation: self.generation.clone(),
             gate,
@@ -167,49 +151,77 @@ impl Policies {
         })
     }
 
+    /// Render a rule's ID template and check the result is an ID in our trust domain.
+    fn render_id(&self, rule: &super::IdentityRule, env: &RenderEnv<'_>) -> Result<SpiffeId, String> {
+        let s = rule.spiffe_id.render(env, ValueRule::PathSegment).map_err(|e| e.to_string())?;
+        let id: SpiffeId = s.parse().map_err(|e| format!("render failed: {s:?} is not a SPIFFE ID: {e}"))?;
+        if id.trust_domain() == &self.trust_domain {
+            Ok(id)
+        } else {
+            Err(format!("render failed: {id} is outside trust domain {}", self.trust_domain))
+        }
+    }
+
+    /// The request context, shared by every attestation in the same second on the same node.
+    fn context(&self, now: SystemTime, agent_node: &str) -> Result<Context, DecideError> {
+        let second = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let mut cache = self.context_cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((s, node, ctx)) = cache.as_ref()
+            && *s == second
+            && node == agent_node
+        {
+            return Ok(ctx.clone());
+        }
+        let ctx =
+            entities::context(UNIX_EPOCH + std::time::Duration::from_secs(second), &self.trust_domain, agent_node)?;
+        *cache = Some((second, agent_node.to_owned(), ctx.clone()));
+        Ok(ctx)
+    }
+
+    fn slice(&self, pass: Pass) -> Result<&super::slice::Slice, DecideError> {
+        self.slices.get(&pass).ok_or_else(|| DecideError(format!("no policy slice for {pass:?}")))
+    }
+
     fn emit(
         &self,
-        subject: &Subject,
+        ask: &Ask<'_>,
         selectors: &[Selector],
-        store: Entities,
         errors: &mut Vec<String>,
     ) -> Result<(Vec<Selector>, Vec<Suppressed>), DecideError> {
-        let only_baseline = self
-            .slices
-            .get(&Pass::Emit)
-            .is_none_or(|s| s.policies().all(|p| p.id().to_string().starts_with("baseline-")));
-        if only_baseline {
+        if !self.slice(Pass::Emit)?.has_user_policies() {
             return Ok((selectors.to_vec(), Vec::new()));
         }
-        let keys: Vec<String> = selectors.iter().map(ToString::to_string).collect();
-        let mut verdicts: BTreeMap<&str, (bool, Vec<String>)> = BTreeMap::new();
+        let mut verdicts: HashMap<&Selector, Arc<EmitVerdict>> = HashMap::with_capacity(selectors.len());
         if let Some(memo) = &self.emit_memo {
             let mut misses = Vec::new();
             {
                 let memo = memo.read().unwrap_or_else(std::sync::PoisonError::into_inner);
-                for (k, sel) in keys.iter().zip(selectors) {
-                    match memo.get(k) {
+                for sel in selectors {
+                    match memo.get(sel) {
                         Some(v) => {
-                            verdicts.insert(k, v.clone());
+                            verdicts.insert(sel, Arc::clone(v));
                         }
-                        None => misses.push((k, sel)),
+                        None => misses.push(sel),
                     }
                 }
             }
             let mut fresh = Vec::new();
-            for (k, sel) in misses {
+            for sel in misses {
+                if verdicts.contains_key(sel) {
+                    continue;
+                }
                 // The filters ignore principal and context, so a store holding only the selector
                 // gives the same answer as the full one.
                 let (uid, entity) = entities::selector(&self.types, sel)?;
                 let one = Entities::from_entities([entity], None).map_err(|e| DecideError(e.to_string()))?;
-                let a = self.ask(Pass::Emit, subject, self.types.emit.clone(), uid, &one)?;
-                errors.extend(a.errors.iter().cloned());
-                let v = (a.allow && a.errors.is_empty(), a.determining);
+                let a = self.ask(Pass::Emit, &Ask { store: &one, ..*ask }, self.types.emit.clone(), uid)?;
+                let v = Arc::new(EmitVerdict { allow: a.allow && a.errors.is_empty(), by: a.determining });
                 // Erroring answers are not memoised: they are reported every time.
                 if a.errors.is_empty() {
-                    fresh.push((k.clone(), v.clone()));
+                    fresh.push((sel.clone(), Arc::clone(&v)));
                 }
-                verdicts.insert(k, v);
+                errors.extend(a.errors);
+                verdicts.insert(sel, v);
             }
             if !fresh.is_empty() {
                 let mut memo = memo.write().unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -222,53 +234,41 @@ impl Policies {
             let mut extra = Vec::with_capacity(selectors.len());
             let mut uids = Vec::with_capacity(selectors.len());
             let mut seen = BTreeSet::new();
-            for (k, sel) in keys.iter().zip(selectors) {
+            for sel in selectors {
                 let (uid, entity) = entities::selector(&self.types, sel)?;
-                if seen.insert(k.as_str()) {
+                if seen.insert(sel) {
                     extra.push(entity);
+                    uids.push((sel, uid));
                 }
-                uids.push(uid);
             }
             let schema = self.strict_runtime_checks.then_some(&self.schema);
-            let store = store.add_entities(extra, schema).map_err(|e| DecideError(e.to_string()))?;
-            for (k, uid) in keys.iter().zip(uids) {
-                if verdicts.contains_key(k.as_str()) {
-                    continue;
-                }
-                let a = self.ask(Pass::Emit, subject, self.types.emit.clone(), uid, &store)?;
-                errors.extend(a.errors.iter().cloned());
-                verdicts.insert(k, (a.allow && a.errors.is_empty(), a.determining));
+            let store = ask.store.clone().add_entities(extra, schema).map_err(|e| DecideError(e.to_string()))?;
+            for (sel, uid) in uids {
+                let a = self.ask(Pass::Emit, &Ask { store: &store, ..*ask }, self.types.emit.clone(), uid)?;
+                verdicts
+                    .insert(sel, Arc::new(EmitVerdict { allow: a.allow && a.errors.is_empty(), by: a.determining }));
+                errors.extend(a.errors);
             }
         }
-        let mut emitted = Vec::new();
+        let mut emitted = Vec::with_capacity(selectors.len());
         let mut suppressed = Vec::new();
-        for (k, sel) in keys.iter().zip(selectors) {
-            match verdicts.get(k.as_str()) {
-                Some((true, _)) => emitted.push(sel.clone()),
-                Some((false, by)) => suppressed.push(Suppressed { selector: sel.clone(), by: by.clone() }),
+        for sel in selectors {
+            match verdicts.get(sel) {
+                Some(v) if v.allow => emitted.push(sel.clone()),
+                Some(v) => suppressed.push(Suppressed { selector: sel.clone(), by: v.by.clone() }),
                 None => suppressed.push(Suppressed { selector: sel.clone(), by: Vec::new() }),
             }
         }
         Ok((emitted, suppressed))
     }
 
-    /// One Cedar request against one pass's slice.
-    fn ask(
-        &self,
-        pass: Pass,
-        subject: &Subject,
-        action: EntityUid,
-        resource: EntityUid,
-        store: &Entities,
-    ) -> Result<Answer, DecideError> {
+    /// One Cedar request against the pass's policies for the workload's namespace.
+    fn ask(&self, pass: Pass, ask: &Ask<'_>, action: EntityUid, resource: EntityUid) -> Result<Answer, DecideError> {
         let schema = self.strict_runtime_checks.then_some(&self.schema);
-        let context: Context = subject.context.clone();
-        let request = Request::new(subject.principal.clone(), action, resource, context, schema)
+        let request = Request::new(ask.subject.principal.clone(), action, resource, ask.context.clone(), schema)
             .map_err(|e| DecideError(e.to_string()))?;
-        let Some(slice) = self.slices.get(&pass) else {
-            return Err(DecideError(format!("no policy slice for {pass:?}")));
-        };
-        let response: Response = self.authorizer.is_authorized(&request, slice, store);
+        let set = self.slice(pass)?.for_namespace(ask.namespace);
+        let response = self.authorizer.is_authorized(&request, set, ask.store);
         let mut determining: Vec<String> = response
             .diagnostics()
             .reason()
@@ -279,6 +279,38 @@ impl Policies {
         let errors = response.diagnostics().errors().map(ToString::to_string).collect();
         Ok(Answer { allow: response.decision() == CedarDecision::Allow, determining, errors })
     }
+}
+
+/// Fallbacks only when nothing else was issued; then priority (higher first), then rule id;
+/// merge rules that rendered the same ID; cap the count.
+fn order_and_trim(candidates: &mut [Candidate]) -> Vec<IssuedId> {
+    let any_primary = candidates.iter().any(|c| c.decision == "issued" && !c.fallback);
+    if any_primary {
+        for c in candidates.iter_mut().filter(|c| c.decision == "issued" && c.fallback) {
+            c.decision = "dropped";
+            c.why = Some("fallback rule, and a non-fallback identity was issued".into());
+        }
+    }
+    let mut order: Vec<usize> = (0..candidates.len()).filter(|&i| candidates[i].decision == "issued").collect();
+    order.sort_by(|&a, &b| {
+        candidates[b].priority.cmp(&candidates[a].priority).then_with(|| candidates[a].rule.cmp(&candidates[b].rule))
+    });
+    let mut issued: Vec<IssuedId> = Vec::new();
+    for i in order {
+        let c = &mut candidates[i];
+        let Some(id) = c.spiffe_id.clone() else { continue };
+        if let Some(existing) = issued.iter_mut().find(|x| x.id == id) {
+            existing.policies.push(c.rule.clone());
+            continue;
+        }
+        if issued.len() >= MAX_ISSUED {
+            c.decision = "dropped";
+            c.why = Some(format!("over the cap of {MAX_ISSUED} identities per workload"));
+            continue;
+        }
+        issued.push(IssuedId { id, policies: vec![c.rule.clone()], hint: c.hint.clone() });
+    }
+    issued
 }
 
 fn verdict(a: Answer) -> Verdict {

@@ -70,12 +70,11 @@ impl Types {
     }
 }
 
-/// The principal, the trust domain resource, their entities and the request context.
+/// The principal, the trust domain resource and their entities.
 pub(crate) struct Subject {
     pub(crate) principal: EntityUid,
     pub(crate) trust_domain: EntityUid,
     pub(crate) entities: Vec<Entity>,
-    pub(crate) context: Context,
 }
 
 fn err(e: impl std::fmt::Display) -> DecideError {
@@ -95,7 +94,7 @@ fn tags<'a>(map: impl IntoIterator<Item = (&'a String, &'a String)>) -> Vec<(Str
 }
 
 /// Build the workload's entities.
-pub(crate) fn subject(w: &Workload, td: &TrustDomain, t: &Types, now: SystemTime) -> Result<Subject, DecideError> {
+pub(crate) fn subject(w: &Workload, td: &TrustDomain, t: &Types) -> Result<Subject, DecideError> {
     let mut entities = Vec::with_capacity(9);
     let u = &w.unix;
     let mut unix = vec![
@@ -201,14 +200,22 @@ pub(crate) fn subject(w: &Workload, td: &TrustDomain, t: &Types, now: SystemTime
     entities
         .push(Entity::new_with_tags(trust_domain.clone(), [("name".to_owned(), s(td.as_str()))], [], []).map_err(err)?);
 
-    let agent_node = w.facts.iter().find(|(k, _)| k.as_str() == "host.name").map_or("", |(_, v)| v.as_str());
-    let context = Context::from_pairs([
+    Ok(Subject { principal, trust_domain, entities })
+}
+
+/// The node name the context reports: the host's name fact.
+pub(crate) fn agent_node(w: &Workload) -> &str {
+    w.facts.iter().find(|(k, _)| k.as_str() == "host.name").map_or("", |(_, v)| v.as_str())
+}
+
+/// The request context for `now` (whole seconds) on `agent_node`.
+pub(crate) fn context(now: SystemTime, td: &TrustDomain, agent_node: &str) -> Result<Context, DecideError> {
+    Context::from_pairs([
         ("now".to_owned(), Expr::new_datetime(rfc3339(now))),
         ("trustDomain".to_owned(), s(td.as_str())),
         ("agentNode".to_owned(), s(agent_node)),
     ])
-    .map_err(err)?;
-    Ok(Subject { principal, trust_domain, entities, context })
+    .map_err(err)
 }
 
 /// A candidate SPIFFE ID as an entity.

@@ -12,6 +12,7 @@ use miette::Diagnostic;
 use super::Pass;
 use super::error::{Location, PolicyError};
 use super::rules::{self, IdentityRule};
+use super::slice::Slice;
 use super::source::PolicyFile;
 
 /// The schema every policy is validated against.
@@ -47,7 +48,7 @@ pub(crate) struct Loaded {
     pub(crate) schema: Schema,
     pub(crate) metas: BTreeMap<String, PolicyMeta>,
     pub(crate) rules: Vec<IdentityRule>,
-    pub(crate) slices: HashMap<Pass, PolicySet>,
+    pub(crate) slices: HashMap<Pass, Slice>,
     pub(crate) emit_memoisable: bool,
 }
 
@@ -148,7 +149,7 @@ pub(crate) fn load(files: &[PolicyFile], trust_domain: &crate::TrustDomain) -> R
         return Err(if problems.len() == 1 { problems.remove(0) } else { PolicyError::Many(problems) });
     }
 
-    let mut slices: HashMap<Pass, PolicySet> = Pass::ALL.iter().map(|p| (*p, PolicySet::new())).collect();
+    let mut per_pass: HashMap<Pass, Vec<(&Policy, bool)>> = HashMap::new();
     let mut emit_memoisable = true;
     let user = policies.iter().map(|(p, m)| (p, m.passes.clone(), false));
     let builtin = baseline.iter().map(|p| (p, passes_of(p), true));
@@ -157,10 +158,12 @@ pub(crate) fn load(files: &[PolicyFile], trust_domain: &crate::TrustDomain) -> R
             if pass == Pass::Emit && !is_baseline {
                 emit_memoisable &= selector_only(policy);
             }
-            if let Some(slice) = slices.get_mut(&pass) {
-                slice.add(policy.clone()).map_err(|e| PolicyError::Schema(e.to_string()))?;
-            }
+            per_pass.entry(pass).or_default().push((policy, is_baseline));
         }
+    }
+    let mut slices = HashMap::new();
+    for pass in Pass::ALL {
+        slices.insert(pass, Slice::build(per_pass.remove(&pass).unwrap_or_default())?);
     }
     rules.sort_by(|a, b| a.id.cmp(&b.id));
     Ok(Loaded { schema, metas, rules, slices, emit_memoisable })

@@ -16,14 +16,15 @@ mod entities;
 mod error;
 mod load;
 mod rules;
+mod slice;
 mod source;
 mod template;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
-use std::sync::RwLock;
+use std::sync::{Arc, Mutex, RwLock};
 
-use cedar_policy::{Authorizer, PolicySet, Schema};
+use cedar_policy::{Authorizer, Schema};
 
 pub use decision::{Candidate, Decision, IssuedId, SelectorReport, Suppressed, Verdict};
 pub use error::{DecideError, Location, PolicyError};
@@ -32,8 +33,10 @@ pub use rules::IdentityRule;
 pub use source::{PolicyFile, default_files, read_dir};
 pub use template::{RenderEnv, RenderError, Template, TemplateError, ValueRule, Var};
 
+use crate::selector::Selector;
 use crate::spiffe_id::TrustDomain;
 use entities::Types;
+use slice::Slice;
 
 /// The four decisions, each a Cedar action.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -76,8 +79,19 @@ pub struct PolicySettings {
 /// Most IDs one workload is issued; more matching rules are dropped (and audited).
 pub const MAX_ISSUED: usize = 10;
 
-/// Memoised emit decisions: `(allowed, determining policies)` per selector string.
-type EmitMemo = RwLock<HashMap<String, (bool, Vec<String>)>>;
+/// One selector filter outcome: allowed, or suppressed by these policies.
+#[derive(Debug)]
+pub(crate) struct EmitVerdict {
+    pub(crate) allow: bool,
+    pub(crate) by: Vec<String>,
+}
+
+/// Memoised emit decisions per selector.
+type EmitMemo = RwLock<HashMap<Selector, Arc<EmitVerdict>>>;
+
+/// The request context of the current second on one node: `now` changes once a second, and
+/// building a `datetime` value is costly enough to be worth sharing between attestations.
+type ContextCache = Mutex<Option<(u64, String, cedar_policy::Context)>>;
 
 /// One loaded, checked policy generation.
 pub struct Policies {
@@ -88,8 +102,9 @@ pub struct Policies {
     types: Types,
     metas: BTreeMap<String, PolicyMeta>,
     rules: Vec<IdentityRule>,
-    slices: HashMap<Pass, PolicySet>,
+    slices: HashMap<Pass, Slice>,
     emit_memo: Option<EmitMemo>,
+    context_cache: ContextCache,
     authorizer: Authorizer,
     strict_runtime_checks: bool,
 }
@@ -132,6 +147,7 @@ impl Policies {
             rules: loaded.rules,
             slices: loaded.slices,
             emit_memo: loaded.emit_memoisable.then(|| RwLock::new(HashMap::new())),
+            context_cache: Mutex::new(None),
             authorizer: Authorizer::new(),
             strict_runtime_checks: false,
         })

@@ -17,6 +17,8 @@ const KNOWN_ANNOTATIONS: &[&str] =
 pub struct IdentityRule {
     /// Policy id.
     pub id: String,
+    /// The same, as Cedar's type (looked up once per attestation).
+    pub policy_id: cedar_policy::PolicyId,
     /// The SPIFFE ID template.
     pub spiffe_id: Template,
     /// Workload API hint template.
@@ -75,6 +77,7 @@ pub(crate) fn check(policy: &Policy, meta: &PolicyMeta, td: &TrustDomain) -> Res
     };
     Ok(Some(IdentityRule {
         id: meta.id.clone(),
+        policy_id: cedar_policy::PolicyId::new(&meta.id),
         spiffe_id,
         hint,
         fallback: policy.annotation("fallback").is_some(),

@@ -1,5 +1,6 @@
 //! The process-wide Wasm runtime: one engine, its epoch ticker, and the call slots.
 
+use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::{Condvar, Mutex, PoisonError};
 
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
@@ -108,30 +109,52 @@ fn engine_config(settings: &RuntimeSettings, pooling: bool) -> Config {
             .total_memories(n * 2)
             .total_tables(n * 8)
             .max_memory_size(usize::try_from(settings.max_memory_bytes).unwrap_or(usize::MAX));
+        // Reset the low part of a memory with memset instead of madvise + page faults: guests
+        // built by `cargo xtask guests` keep stack, data and first heap pages in the first few
+        // hundred KiB. Batch the remaining decommits so most calls make no madvise syscall.
+        pool.linear_memory_keep_resident(256 << 10).table_keep_resident(64 << 10).decommit_batch_size(8);
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     }
     config
 }
 
 /// A counting semaphore for blocking threads: the pool fails instantiation when full instead of
-/// waiting, so callers wait here first.
+/// waiting, so callers wait here first. The uncontended path is one atomic operation; the lock
+/// and condition variable are touched only when a caller has to wait.
 struct Slots {
-    free: Mutex<usize>,
+    free: AtomicUsize,
+    waiters: AtomicUsize,
+    lock: Mutex<()>,
     cv: Condvar,
 }
 
 impl Slots {
     fn new(n: usize) -> Self {
-        Self { free: Mutex::new(n.max(1)), cv: Condvar::new() }
+        Self {
+            free: AtomicUsize::new(n.max(1)),
+            waiters: AtomicUsize::new(0),
+            lock: Mutex::new(()),
+            cv: Condvar::new(),
+        }
     }
 
     fn acquire(&self) -> SlotGuard<'_> {
-        let mut free = self.free.lock().unwrap_or_else(PoisonError::into_inner);
-        while *free == 0 {
-            free = self.cv.wait(free).unwrap_or_else(PoisonError::into_inner);
+        loop {
+            let free = self.free.load(SeqCst);
+            if free > 0 {
+                if self.free.compare_exchange_weak(free, free - 1, SeqCst, SeqCst).is_ok() {
+                    return SlotGuard(self);
+                }
+                continue;
+            }
+            let mut guard = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
+            // Register before re-checking, so a release either sees us or we see its slot.
+            self.waiters.fetch_add(1, SeqCst);
+            while self.free.load(SeqCst) == 0 {
+                guard = self.cv.wait(guard).unwrap_or_else(PoisonError::into_inner);
+            }
+            self.waiters.fetch_sub(1, SeqCst);
         }
-        *free -= 1;
-        SlotGuard(self)
     }
 }
 
@@ -140,7 +163,10 @@ pub(crate) struct SlotGuard<'a>(&'a Slots);
 
 impl Drop for SlotGuard<'_> {
     fn drop(&mut self) {
-        *self.0.free.lock().unwrap_or_else(PoisonError::into_inner) += 1;
-        self.0.cv.notify_one();
+        self.0.free.fetch_add(1, SeqCst);
+        if self.0.waiters.load(SeqCst) > 0 {
+            let _guard = self.0.lock.lock().unwrap_or_else(PoisonError::into_inner);
+            self.0.cv.notify_one();
+        }
     }
 }

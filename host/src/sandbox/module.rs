@@ -107,15 +107,15 @@ impl LoadedModule {
             source,
         })?;
         let digest = hex::encode(Sha256::digest(&bytes));
-        if let Some(expected) = &spec.sha256 {
-            if !expected.eq_ignore_ascii_case(&digest) {
-                return Err(LoadError::DigestMismatch {
-                    module,
-                    path: spec.path.clone(),
-                    expected: expected.clone(),
-                    actual: digest,
-                });
-            }
+        if let Some(expected) = &spec.sha256
+            && !expected.eq_ignore_ascii_case(&digest)
+        {
+            return Err(LoadError::DigestMismatch {
+                module,
+                path: spec.path.clone(),
+                expected: expected.clone(),
+                actual: digest,
+            });
         }
         if wasmparser_is_core_module(&bytes) {
             return Err(LoadError::CoreModule { module, path: spec.path.clone() });
