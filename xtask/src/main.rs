@@ -172,7 +172,10 @@ policy {{
         std::fs::write(dir.join("demo.hcl"), config)?;
         std::fs::write(dir.join("policies/demo.cedar"), DEMO_POLICY)?;
         println!("demo: attesting pid {pid} ({}), config {}\n", exe.display(), dir.join("demo.hcl").display());
-        run(Command::new(&attestor).args(["attest", "--pid", &pid.to_string(), "--config"]).arg(dir.join("demo.hcl")))
+        run(Command::new(&attestor).args(["attest", "--pid", &pid.to_string(), "--config"]).arg(dir.join("demo.hcl")))?;
+        let me = std::process::id();
+        println!("\ndemo: now pid {me} (this xtask, not on the allow-list): the gate refuses it\n");
+        run(Command::new(&attestor).args(["attest", "--pid", &me.to_string(), "--config"]).arg(dir.join("demo.hcl")))
     })();
     let _ = child.kill();
     let _ = child.wait();

@@ -198,6 +198,13 @@ mod tests {
     }
 
     #[test]
+    fn documented_example_parses() {
+        let c = Config::parse(include_str!("../../../examples/attestor.hcl"), Path::new("/etc/attestor")).unwrap();
+        assert_eq!(c.unix, UnixConfig::default());
+        assert_eq!(c.sandbox, RuntimeSettings::default());
+    }
+
+    #[test]
     fn full_config() {
         let text = format!(
             r#"
