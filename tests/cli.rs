@@ -266,20 +266,7 @@ fn missing_processes_are_named() {
 
 /// A fake procfs tree for one process.
 fn fake_proc(root: &Path, pid: u32, status: Option<&str>, exe: Option<&Path>) {
-    let dir = root.join(pid.to_string());
-    std::fs::create_dir_all(&dir).unwrap();
-    write(
-        &dir,
-        "stat",
-        &format!("{pid} (my (odd) name) S 1 {pid} {pid} 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 424242 1000 10\n"),
-    );
-    if let Some(s) = status {
-        write(&dir, "status", s);
-    }
-    if let Some(target) = exe {
-        std::os::unix::fs::symlink(target, dir.join("exe")).unwrap();
-    }
-    write(root, "sys/kernel/hostname", "fake-node\n");
+    common::fake_proc(root, pid, 424242, status, exe, None);
 }
 
 #[test]
@@ -342,4 +329,34 @@ fn module_inspect_shows_the_pin() {
     let wasi = guest("hostile-wasi-import");
     let err = fails(&["module", "inspect", wasi.to_str().unwrap()]);
     assert!(err.contains("imports `wasi:clocks/wall-clock@0.2.0`"), "{err}");
+}
+
+#[test]
+fn the_offline_demo_shows_kubernetes_selectors() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/offline");
+    let proc_root = root.join("proc");
+    let config = root.join("attestor.hcl");
+    let v = json(&attestor(&[
+        "attest",
+        "--pid",
+        "4242",
+        "--proc-root",
+        proc_root.to_str().unwrap(),
+        "--config",
+        config.to_str().unwrap(),
+        "--output",
+        "json",
+    ]));
+    assert_eq!(v["spiffe_ids"][0]["id"], "spiffe://demo.example.org/demo/payments/ledger");
+    let sels = selectors(&v);
+    for want in [
+        "k8s:ns:payments",
+        "k8s:sa:ledger",
+        "k8s:container-name:ledger",
+        "k8s:pod-init-image-count:1",
+        "unix:uid:10001",
+    ] {
+        assert!(sels.contains(&want.to_owned()), "{want} not in {sels:?}");
+    }
+    assert_eq!(v["suppressed_selectors"][0]["selector"], "k8s:pod-label:internal.example.com/cost-center:cc-1234");
 }

@@ -24,6 +24,8 @@ use attestor::selector::SelectorKind;
 use attestor::workload::Pid;
 use sha2::{Digest, Sha256};
 
+#[path = "../../tests/common/mod.rs"]
+mod common;
 mod fixtures;
 use fixtures::{pod_workload, policy_set};
 
@@ -116,27 +118,119 @@ fn bench_whole_attestation() {
     let config = Config::embedded_default().expect("config");
     let policies = Policies::load(&config.policy, &config.trust_domain).expect("policies");
 
+    let tokio = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let plain = Attestor::from_parts(
-        Gatherer::new("/proc", UnixConfig::default()),
+        Gatherer::new("/proc", UnixConfig::default(), None),
         Sandbox::load(rt.clone(), vec![]).expect("sandbox"),
         Policies::load(&config.policy, &config.trust_domain).expect("policies"),
     );
+    let plain = Arc::new(plain);
     let s = measure(iters(2000), || {
-        plain.attest_blocking(pid).expect("attest");
+        tokio.block_on(plain.attest(pid)).expect("attest");
     });
     report("whole attestation of a host process (no module)", &s);
 
     let with_module = Attestor::from_parts(
-        Gatherer::new("/proc", UnixConfig::default()),
+        Gatherer::new("/proc", UnixConfig::default(), None),
         Sandbox::load(rt, vec![module_spec("team", "team-owner.wasm", "default = platform")]).expect("sandbox"),
         policies,
     );
+    let with_module = Arc::new(with_module);
     let s = measure(iters(2000), || {
-        with_module.attest_blocking(pid).expect("attest");
+        tokio.block_on(with_module.attest(pid)).expect("attest");
     });
     report("whole attestation of a host process (+ team-owner module)", &s);
     let _ = child.kill();
     let _ = child.wait();
+}
+
+/// 110 pods (the default max pods per node), one recorded process each, a kubelet on loopback
+/// with TLS and a bearer token. Attestor's pod-list cache against SPIRE's re-fetch per call.
+fn bench_kubernetes() {
+    use common::kubelet::{Behaviour, Ca, FakeKubelet, Transport, pod, pod_list};
+    let tokio = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let ca = Ca::new("bench-ca");
+    let ca_path = tmp.path().join("ca.pem");
+    std::fs::write(&ca_path, ca.pem()).unwrap();
+    let token = tmp.path().join("token");
+    std::fs::write(&token, "bench-token").unwrap();
+    let proc_root = tmp.path().join("proc");
+    let pods: Vec<serde_json::Value> = (0..110)
+        .map(|i| {
+            let uid = format!("{i:08x}-1b1a-4b1e-9c1e-1234567890ab");
+            let cid = format!("{i:064x}");
+            let cgroup = format!("0::/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod{}.slice/cri-containerd-{cid}.scope\n", uid.replace('-', "_"));
+            common::fake_proc(&proc_root, 10_000 + i, 5, Some(common::STATUS_1000), None, Some(&cgroup));
+            pod(&uid, &format!("ns-{}", i % 12), &format!("app-{i}"), "app", &cid)
+        })
+        .collect();
+    let body = pod_list(&pods);
+    let kubelet = tokio.block_on(FakeKubelet::start(
+        Transport::Tls { server: ca.issue(&["localhost"], "localhost", None), client_ca: None },
+        Behaviour { body: body.clone(), token: Some("bench-token".into()), ..Behaviour::default() },
+    ));
+    println!("kubelet pod list: 110 pods, {} KiB, HTTPS with bearer token on loopback", body.len() / 1024);
+    let mut rates = Vec::new();
+    for (label, extra) in [
+        ("attestor (pod-list cache)", ""),
+        ("re-fetch per call (SPIRE)", "pod_list_cache_ttl = \"0s\"\npoll_retry_interval = \"1ns\"\n"),
+    ] {
+        let text = format!(
+            "kubelet_secure_port = {}\nnode_name = \"localhost\"\nkubelet_ca_path = \"{}\"\ntoken_path = \"{}\"\n{extra}unix {{\n  discover_workload_path = false\n  passwd_file = \"/dev/null\"\n  group_file = \"/dev/null\"\n}}\n",
+            kubelet.port(),
+            ca_path.display(),
+            token.display()
+        );
+        let config = Config::parse_with_env(&text, tmp.path(), &|_| None).unwrap();
+        let rt = Arc::new(Runtime::new(RuntimeSettings::default()).unwrap());
+        let a = tokio.block_on(async {
+            Arc::new(Attestor::new(&config, rt, &proc_root, attestor::facts::kubernetes::SourceMode::Enabled).unwrap())
+        });
+        // Warm up: every pod seen once.
+        for i in 0..110 {
+            tokio.block_on(a.attest(Pid(10_000 + i))).unwrap();
+        }
+        let before = kubelet.requests();
+        let n = iters(2000);
+        let mut i = 0;
+        let s = measure(n, || {
+            tokio.block_on(a.attest(Pid(10_000 + (i % 110)))).unwrap();
+            i += 1;
+        });
+        let measured = i - n.div_ceil(10).max(1) as u32;
+        let requests = kubelet.requests() - before;
+        let per_sec = 1.0 / (s.median.as_secs_f64());
+        report(&format!("k8s attestation, {label}"), &s);
+        println!(
+            "{:<58} {:.0} attestations/s (1/median), {:.3} kubelet requests per attestation",
+            "",
+            per_sec,
+            requests as f64 / (n + n.div_ceil(10).max(1)) as f64
+        );
+        let _ = measured;
+        // Throughput with 16 attestations in flight.
+        let t = Instant::now();
+        let total = iters(2000);
+        tokio.block_on(async {
+            let mut set = tokio::task::JoinSet::new();
+            for k in 0..16u32 {
+                let a = a.clone();
+                set.spawn(async move {
+                    for j in 0..(total as u32 / 16) {
+                        a.attest(Pid(10_000 + ((k * 7 + j) % 110))).await.unwrap();
+                    }
+                });
+            }
+            while set.join_next().await.is_some() {}
+        });
+        let concurrent = (total / 16 * 16) as f64 / t.elapsed().as_secs_f64();
+        println!("{:<58} {:.0} attestations/s with 16 in flight", "", concurrent);
+        rates.push(concurrent);
+    }
+    if let [cached, refetch] = rates[..] {
+        println!("{:<58} ratio cached / re-fetch: {:.1}x", "k8s throughput (16 in flight)", cached / refetch);
+    }
 }
 
 fn main() {
@@ -152,5 +246,8 @@ fn main() {
     }
     if want("attestation") {
         bench_whole_attestation();
+    }
+    if want("kubelet") {
+        bench_kubernetes();
     }
 }

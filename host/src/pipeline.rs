@@ -8,10 +8,11 @@ use std::sync::Arc;
 
 use crate::attestation::{Attestation, ModuleReport};
 use crate::config::{Config, ConfigError};
+use crate::facts::kubernetes::{ClientConfigError, KubernetesSource, SourceMode};
 use crate::facts::{GatherError, Gatherer};
 use crate::policy::{DecideError, Policies, PolicyError};
 use crate::sandbox::{CallError, LoadError, Runtime, Sandbox};
-use crate::workload::Pid;
+use crate::workload::{Pid, Workload};
 
 /// Setting up an attestor failed: the configuration, a module or the policies are unusable.
 #[derive(Debug, thiserror::Error)]
@@ -25,6 +26,9 @@ pub enum SetupError {
     /// The policies.
     #[error(transparent)]
     Policy(#[from] PolicyError),
+    /// The Kubernetes source (kubelet credentials, API server client).
+    #[error(transparent)]
+    Kubernetes(#[from] ClientConfigError),
 }
 
 /// One attestation failed. Nothing is emitted.
@@ -55,10 +59,18 @@ pub struct Attestor {
 impl Attestor {
     /// Build every stage from a configuration. `runtime` is shared by all attestors of a
     /// process so that a reload does not create a second engine.
-    pub fn new(config: &Config, runtime: Arc<Runtime>, proc_root: impl Into<PathBuf>) -> Result<Self, SetupError> {
+    ///
+    /// `k8s_mode` applies when the config does not set `k8s_source`.
+    pub fn new(
+        config: &Config,
+        runtime: Arc<Runtime>,
+        proc_root: impl Into<PathBuf>,
+        k8s_mode: SourceMode,
+    ) -> Result<Self, SetupError> {
         let policies = Policies::load(&config.policy, &config.trust_domain)?;
         let sandbox = Sandbox::load(runtime, config.modules.clone())?;
-        Ok(Self { gatherer: Gatherer::new(proc_root, config.unix.clone()), sandbox, policies })
+        let kubernetes = KubernetesSource::new(&config.kubernetes, k8s_mode)?;
+        Ok(Self { gatherer: Gatherer::new(proc_root, config.unix.clone(), kubernetes), sandbox, policies })
     }
 
     /// Assemble an attestor from stages built elsewhere.
@@ -76,20 +88,29 @@ impl Attestor {
         &self.sandbox
     }
 
-    /// Attest on the calling thread: gather, run modules, decide. Blocking.
-    pub fn attest_blocking(&self, pid: Pid) -> Result<Attestation, AttestError> {
-        let mut workload = self.gatherer.gather(pid)?;
+    /// The gatherer.
+    pub fn gatherer(&self) -> &Gatherer {
+        &self.gatherer
+    }
+
+    /// Attest one process. The blocking stages (procfs, guests) run on the blocking pool, never
+    /// on an executor thread; the kubelet lookup is async and shared between callers.
+    pub async fn attest(self: &Arc<Self>, pid: Pid) -> Result<Attestation, AttestError> {
+        let me = Arc::clone(self);
+        let local = tokio::task::spawn_blocking(move || me.gatherer.gather_local(pid)).await.map_err(task)??;
+        let workload = self.gatherer.finish(local).await?;
+        let me = Arc::clone(self);
+        tokio::task::spawn_blocking(move || me.enrich_and_decide(workload)).await.map_err(task)?
+    }
+
+    /// Run the modules and the policies on gathered facts. Blocking.
+    pub fn enrich_and_decide(&self, mut workload: Workload) -> Result<Attestation, AttestError> {
         let runs = self.sandbox.enrich(&mut workload)?;
         let decision = self.policies.decide(&workload)?;
         Ok(Attestation { workload, modules: runs.into_iter().map(ModuleReport::from).collect(), decision })
     }
+}
 
-    /// Attest from async code: the blocking stages (procfs, guests) run on the blocking pool,
-    /// never on an executor thread.
-    pub async fn attest(self: &Arc<Self>, pid: Pid) -> Result<Attestation, AttestError> {
-        let me = Arc::clone(self);
-        tokio::task::spawn_blocking(move || me.attest_blocking(pid))
-            .await
-            .map_err(|e| AttestError::Task(e.to_string()))?
-    }
+fn task(e: tokio::task::JoinError) -> AttestError {
+    AttestError::Task(e.to_string())
 }

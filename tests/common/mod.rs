@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+pub mod kubelet;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
@@ -88,3 +90,31 @@ pub fn user_name(uid: u32) -> Option<String> {
         (f.len() > 2 && f[2] == uid.to_string()).then(|| f[0].to_owned())
     })
 }
+
+/// A fake procfs tree for one process: `stat` (start time `start`), optional `status`, `exe`
+/// symlink and `cgroup` file, and the host name.
+pub fn fake_proc(root: &Path, pid: u32, start: u64, status: Option<&str>, exe: Option<&Path>, cgroup: Option<&str>) {
+    let dir = root.join(pid.to_string());
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("stat"),
+        format!("{pid} (my (odd) name) S 1 {pid} {pid} 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 {start} 1000 10\n"),
+    )
+    .unwrap();
+    if let Some(s) = status {
+        std::fs::write(dir.join("status"), s).unwrap();
+    }
+    if let Some(target) = exe {
+        let link = dir.join("exe");
+        let _ = std::fs::remove_file(&link);
+        std::os::unix::fs::symlink(target, link).unwrap();
+    }
+    if let Some(c) = cgroup {
+        std::fs::write(dir.join("cgroup"), c).unwrap();
+    }
+    std::fs::create_dir_all(root.join("sys/kernel")).unwrap();
+    std::fs::write(root.join("sys/kernel/hostname"), "fake-node\n").unwrap();
+}
+
+/// A `status` file for uid/gid 1000.
+pub const STATUS_1000: &str = "Name:\tapp\nUid:\t1000\t1000\t1000\t1000\nGid:\t1000\t1000\t1000\t1000\nGroups:\t\n";

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use anyhow::Context;
 
 use super::{ConfigArgs, Output, load_config, text};
+use crate::facts::kubernetes::SourceMode;
 use crate::pipeline::Attestor;
 use crate::sandbox::Runtime;
 use crate::workload::Pid;
@@ -33,9 +34,14 @@ pub struct AttestArgs {
 
 pub(super) fn run(args: AttestArgs) -> anyhow::Result<ExitCode> {
     let config = load_config(&args.config)?;
-    let runtime = Arc::new(Runtime::new(config.sandbox.clone())?);
-    let attestor = Attestor::new(&config, runtime, &args.proc_root)?;
-    let attestation = attestor.attest_blocking(Pid(args.pid))?;
+    let wasm = Arc::new(Runtime::new(config.sandbox.clone())?);
+    let tokio = super::tokio_runtime()?;
+    // Inside the runtime: building the Kubernetes source may create async clients.
+    let attestation = tokio.block_on(async {
+        // On the command line a config without `k8s_source` uses the kubelet only where there is one.
+        let attestor = Arc::new(Attestor::new(&config, wasm, &args.proc_root, SourceMode::Auto)?);
+        anyhow::Ok(attestor.attest(Pid(args.pid)).await?)
+    })?;
     if let Some(path) = &args.dump_facts {
         let json = serde_json::to_string_pretty(&attestation.workload)?;
         std::fs::write(path, json + "\n").with_context(|| format!("cannot write {}", path.display()))?;

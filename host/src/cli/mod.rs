@@ -85,6 +85,12 @@ fn init_logging() {
         tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).try_init();
 }
 
+/// A single-threaded runtime: the CLI attests one process; blocking stages still run on
+/// tokio's blocking pool.
+fn tokio_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_current_thread().enable_all().build()?)
+}
+
 fn load_config(args: &ConfigArgs) -> anyhow::Result<crate::config::Config> {
     Ok(match &args.config {
         Some(path) => crate::config::Config::from_file(path)?,

@@ -157,7 +157,10 @@ fn load_for_run(args: &RunArgs, runtime: &Runtime) -> anyhow::Result<(LoadedModu
                 std::fs::read_to_string(path).with_context(|| format!("cannot read facts file {}", path.display()))?;
             serde_json::from_str(&text).with_context(|| format!("facts file {} is not a workload", path.display()))?
         }
-        (None, Some(pid)) => Gatherer::new("/proc", UnixConfig::default()).gather(Pid(pid))?,
+        (None, Some(pid)) => {
+            let gatherer = Gatherer::new("/proc", UnixConfig::default(), None);
+            super::tokio_runtime()?.block_on(gatherer.gather(Pid(pid)))?
+        }
         (None, None) => anyhow::bail!("give --facts FILE or --pid PID"),
     };
     Ok((module, workload))

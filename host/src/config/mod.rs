@@ -6,6 +6,7 @@
 
 mod duration;
 mod error;
+mod kubernetes;
 mod reader;
 
 use std::path::{Path, PathBuf};
@@ -15,6 +16,7 @@ pub use duration::parse_go_duration;
 pub use error::ConfigError;
 
 use crate::facts::UnixConfig;
+use crate::facts::kubernetes::KubernetesSettings;
 use crate::policy::PolicySettings;
 use crate::sandbox::{Limits, ModuleSpec, RuntimeSettings};
 use crate::selector::SelectorKind;
@@ -25,6 +27,9 @@ use reader::Table;
 /// the embedded default policies.
 pub const EMBEDDED_DEFAULT: &str = r#"# attestor's embedded default configuration.
 trust_domain = "example.org"
+# Use the kubelet when this host is a Kubernetes node (its service account credentials are
+# present); attest host processes alone when it is not.
+k8s_source = "auto"
 "#;
 
 /// A validated configuration.
@@ -40,6 +45,8 @@ pub struct Config {
     pub modules: Vec<ModuleSpec>,
     /// Where policies come from.
     pub policy: PolicySettings,
+    /// The Kubernetes source (SPIRE's `k8s` attestor keys).
+    pub kubernetes: KubernetesSettings,
 }
 
 impl Config {
@@ -56,10 +63,20 @@ impl Config {
         Self::parse(&text, base)
     }
 
-    /// Parse HCL text; relative paths are resolved against `base`.
+    /// Parse HCL text; relative paths are resolved against `base`, environment variables
+    /// (`node_name_env`) come from the process environment.
     pub fn parse(text: &str, base: &Path) -> Result<Self, ConfigError> {
+        Self::parse_with_env(text, base, &|k| std::env::var(k).ok())
+    }
+
+    /// Parse HCL text with `env` standing in for the process environment.
+    ///
+    /// Every problem is collected; the error is the first (SPIRE's order: unknown top-level keys,
+    /// then each block), and [`ConfigError::notes`] lists them all.
+    pub fn parse_with_env(text: &str, base: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let mut top = Table::parse(text)?;
         let mut unknown = Vec::new();
+        let mut problems = Vec::new();
 
         let trust_domain = match top.string("trust_domain")? {
             Some(td) => TrustDomain::new(td).map_err(|e| ConfigError::invalid("trust_domain", e.to_string()))?,
@@ -107,12 +124,23 @@ impl Config {
             t.finish(&mut unknown);
         }
 
-        top.finish(&mut unknown);
+        let kubernetes = kubernetes::parse(&mut top, base, env, &mut problems)?;
+
+        let mut all = Vec::new();
+        let top_unknown = top.unknown_bare();
+        if !top_unknown.is_empty() {
+            all.push(ConfigError::UnknownKeys(top_unknown));
+        }
+        all.append(&mut problems);
         if !unknown.is_empty() {
             unknown.sort();
-            return Err(ConfigError::UnknownKeys(unknown));
+            all.push(ConfigError::UnknownKeys(unknown));
         }
-        Ok(Self { trust_domain, unix, sandbox, modules, policy })
+        match all.len() {
+            0 => Ok(Self { trust_domain, unix, sandbox, modules, policy, kubernetes }),
+            1 => Err(all.remove(0)),
+            _ => Err(ConfigError::Problems(all)),
+        }
     }
 }
 
@@ -250,7 +278,14 @@ mod tests {
             "trust_domian = \"x\"\nmodule \"m\" {{\n path = \"a\"\n sha256 = \"{SHA}\"\n fule = 3\n}}\nunix {{ nope = 1 }}\n"
         );
         let err = Config::parse(&text, Path::new(".")).unwrap_err();
-        assert_eq!(err.to_string(), "unknown configurations detected: module.m.fule,trust_domian,unix.nope");
+        assert_eq!(err.to_string(), "unknown configurations detected: trust_domian");
+        assert_eq!(
+            err.notes(),
+            [
+                "unknown configurations detected: trust_domian",
+                "unknown configurations detected: module.m.fule,unix.nope"
+            ]
+        );
     }
 
     #[test]

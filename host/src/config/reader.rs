@@ -8,6 +8,9 @@ use hcl::{Body, Structure, Value};
 
 use super::ConfigError;
 
+/// Named lists of strings, in file order.
+pub(crate) type StringLists = Vec<(String, Vec<String>)>;
+
 /// One HCL body (the file, a block, or an object value) being read.
 #[derive(Debug)]
 pub(crate) struct Table {
@@ -187,11 +190,102 @@ impl Table {
         Ok(out)
     }
 
-    /// Add every key of this table that nobody read to `unknown`.
+    /// Add every key of this table that nobody read to `unknown`, with the table's path.
     pub(crate) fn finish(self, unknown: &mut Vec<String>) {
         for (k, _, _) in &self.entries {
             if !self.read.contains(k) {
                 unknown.push(join(&self.prefix, k));
+            }
+        }
+    }
+
+    /// The keys of this table nobody read, bare and sorted (SPIRE reports each block's unknown
+    /// keys on their own, without a path).
+    pub(crate) fn unknown_bare(&self) -> Vec<String> {
+        let mut keys: Vec<String> =
+            self.entries.iter().map(|(k, _, _)| k.clone()).filter(|k| !self.read.contains(k)).collect();
+        keys.sort();
+        keys.dedup();
+        keys
+    }
+
+    /// A list of objects (`key = [ { … }, { … } ]`), each as a table named `key[i]`.
+    pub(crate) fn object_list(&mut self, key: &str) -> Result<Option<Vec<Table>>, ConfigError> {
+        match self.value(key)? {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Array(items)) => items
+                .into_iter()
+                .enumerate()
+                .map(|(i, v)| match v {
+                    Value::Object(map) => Ok(Table::from_object(format!("{}[{i}]", self.key(key)), map)),
+                    other => Err(ConfigError::invalid(
+                        self.key(key),
+                        format!("expected a list of objects, got {}", kind(&other)),
+                    )),
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map(Some),
+            Some(other) => {
+                Err(ConfigError::invalid(self.key(key), format!("expected a list of objects, got {}", kind(&other))))
+            }
+        }
+    }
+
+    /// A map of strings to lists of strings (`key = { a = ["x"] }`).
+    pub(crate) fn string_lists(&mut self, key: &str) -> Result<Option<StringLists>, ConfigError> {
+        match self.value(key)? {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Object(map)) => map
+                .into_iter()
+                .map(|(k, v)| match v {
+                    Value::Array(items) => items
+                        .into_iter()
+                        .map(|i| {
+                            i.as_str()
+                                .map(str::to_owned)
+                                .ok_or_else(|| ConfigError::invalid(self.key(key), "expected lists of strings"))
+                        })
+                        .collect::<Result<Vec<_>, _>>()
+                        .map(|l| (k, l)),
+                    _ => Err(ConfigError::invalid(self.key(key), "expected lists of strings")),
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map(Some),
+            Some(other) => Err(ConfigError::invalid(self.key(key), format!("expected a map, got {}", kind(&other)))),
+        }
+    }
+
+    /// Every entry of this table as a named sub-table (`{ name = { … } }`); all are read.
+    pub(crate) fn labelled_or_keys(&mut self) -> Result<Vec<(String, Table)>, ConfigError> {
+        let mut out = Vec::new();
+        for (k, labels, entry) in std::mem::take(&mut self.entries) {
+            self.read.insert(k.clone());
+            let prefix = join(&self.prefix, &k);
+            let table = match entry {
+                Entry::Body(body) if labels.is_empty() => Table::from_body(prefix, body)?,
+                Entry::Value(Value::Object(map)) => Table::from_object(prefix, map),
+                _ => return Err(ConfigError::invalid(prefix, "expected a block")),
+            };
+            out.push((k, table));
+        }
+        Ok(out)
+    }
+
+    /// A list of strings.
+    pub(crate) fn strings(&mut self, key: &str) -> Result<Option<Vec<String>>, ConfigError> {
+        match self.value(key)? {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Array(items)) => items
+                .into_iter()
+                .map(|v| {
+                    v.as_str()
+                        .map(str::to_owned)
+                        .ok_or_else(|| ConfigError::invalid(self.key(key), "expected a list of strings"))
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map(Some),
+            Some(other) => {
+                Err(ConfigError::invalid(self.key(key), format!("expected a list of strings, got {}", kind(&other))))
             }
         }
     }

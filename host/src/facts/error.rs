@@ -51,6 +51,9 @@ pub enum GatherError {
         /// What was wrong.
         problem: String,
     },
+    /// The Kubernetes source failed (kubelet, cgroups, API server).
+    #[error(transparent)]
+    Kubernetes(#[from] super::kubernetes::K8sError),
     /// Config: the executable is larger than the configured limit.
     #[error(
         "executable {path} is {size} bytes, over unix.workload_size_limit ({limit} bytes); raise the limit, or set it to -1 to skip hashing"

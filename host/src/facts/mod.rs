@@ -1,11 +1,14 @@
 //! Gather: read what the system knows about a process into a [`Workload`].
 //!
 //! Invariant: gathering only reads. Every source reads the same PID under the same `--proc-root`,
-//! and the process's start time is read first and last, so facts read from two different
-//! processes that shared a PID are refused rather than mixed.
+//! and the process's start time is read first and again after the last source (the kubelet
+//! lookup included), so facts read from two different processes that shared a PID are refused
+//! rather than mixed.
 
+pub mod cgroup;
 mod error;
 mod exe_hash;
+pub mod kubernetes;
 mod procfs;
 mod unix;
 mod userdb;
@@ -16,21 +19,45 @@ pub use error::GatherError;
 pub use unix::{UnixConfig, unix_selectors};
 
 use crate::workload::{FactKey, Pid, Workload};
+use cgroup::Location;
 use exe_hash::ExeHasher;
+use kubernetes::KubernetesSource;
 use procfs::ProcDir;
 
-/// Reads facts about processes. One per configuration; cheap to share.
+/// What the blocking half of gathering found: local facts, and where the process runs.
+#[derive(Debug)]
+pub struct LocalFacts {
+    workload: Workload,
+    dir: ProcDir,
+    start_time: u64,
+    location: Location,
+}
+
+impl LocalFacts {
+    /// The facts gathered so far.
+    pub fn workload(&self) -> &Workload {
+        &self.workload
+    }
+
+    /// Where the cgroups say the process runs.
+    pub fn location(&self) -> &Location {
+        &self.location
+    }
+}
+
+/// Reads facts about processes. One per configuration; shared by concurrent attestations.
 #[derive(Debug)]
 pub struct Gatherer {
     proc_root: PathBuf,
     unix: UnixConfig,
     hasher: ExeHasher,
+    kubernetes: Option<KubernetesSource>,
 }
 
 impl Gatherer {
-    /// A gatherer reading `<proc_root>/<pid>/…`.
-    pub fn new(proc_root: impl Into<PathBuf>, unix: UnixConfig) -> Self {
-        Self { proc_root: proc_root.into(), unix, hasher: ExeHasher::default() }
+    /// A gatherer reading `<proc_root>/<pid>/…`, with the Kubernetes source when given.
+    pub fn new(proc_root: impl Into<PathBuf>, unix: UnixConfig, kubernetes: Option<KubernetesSource>) -> Self {
+        Self { proc_root: proc_root.into(), unix, hasher: ExeHasher::default(), kubernetes }
     }
 
     /// Where process directories are read from.
@@ -38,10 +65,14 @@ impl Gatherer {
         &self.proc_root
     }
 
-    /// Gather every fact about `pid` and the selectors the facts imply.
-    ///
-    /// Blocking: reads procfs and may hash an executable. Call it off the async executor.
-    pub fn gather(&self, pid: Pid) -> Result<Workload, GatherError> {
+    /// The Kubernetes source, when configured.
+    pub fn kubernetes(&self) -> Option<&KubernetesSource> {
+        self.kubernetes.as_ref()
+    }
+
+    /// The blocking half: procfs facts and the process's cgroup location. Call it off the async
+    /// executor; then [`Gatherer::finish`].
+    pub fn gather_local(&self, pid: Pid) -> Result<LocalFacts, GatherError> {
         let dir = ProcDir::open(&self.proc_root, pid)?;
         let start_time = dir.start_time()?;
         let unix = unix::gather(&dir, start_time, &self.unix, &self.hasher)?;
@@ -52,10 +83,32 @@ impl Gatherer {
             workload.facts.insert(key, name);
         }
         workload.selectors.extend(unix_selectors(&workload.unix, &self.unix));
+        let location = match &self.kubernetes {
+            Some(k) => k.locate(dir.path("").as_path())?,
+            None => Location::default(),
+        };
+        Ok(LocalFacts { workload, dir, start_time, location })
+    }
+
+    /// The async half: Kubernetes facts for a container process, then the PID-reuse check.
+    pub async fn finish(&self, local: LocalFacts) -> Result<Workload, GatherError> {
+        let LocalFacts { mut workload, dir, start_time, location } = local;
+        if let Some(k) = &self.kubernetes
+            && let Some((facts, selectors)) = k.facts(&location).await?
+        {
+            workload.kubernetes = Some(facts);
+            workload.selectors.extend(selectors);
+        }
         // Read last: a different start time means the PID now names another process, and the
         // facts above may describe either one.
         dir.confirm_start_time(start_time)?;
         Ok(workload)
+    }
+
+    /// Both halves in one call. Blocks the calling thread for the procfs part.
+    pub async fn gather(&self, pid: Pid) -> Result<Workload, GatherError> {
+        let local = self.gather_local(pid)?;
+        self.finish(local).await
     }
 }
 

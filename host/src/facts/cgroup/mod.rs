@@ -1,0 +1,93 @@
+//! Locating a process's pod and container from its cgroups, as SPIRE's `k8s` attestor does.
+//!
+//! Two locators exist, chosen by `use_new_container_locator` (default on): the default one
+//! (`extract`) walks each cgroup path for a 64-hex container id and a `pod<uid>` segment and
+//! combines entries with SPIRE's exact rules, falling back to `mountinfo` only when the cgroup
+//! file names no container (mountinfo is under the workload's control, so it never overrides);
+//! the legacy one (`legacy`) keeps SPIRE's older pair of patterns.
+
+mod entries;
+mod extract;
+mod legacy;
+
+use std::io;
+use std::path::Path;
+
+use crate::workload::{ContainerId, PodUid};
+
+pub use entries::{cgroup_paths, mountinfo_cgroup_roots};
+
+/// What the cgroups say about a process.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Location {
+    /// The pod, when the path names one.
+    pub pod_uid: Option<PodUid>,
+    /// The container; `None` means "not a container workload".
+    pub container_id: Option<ContainerId>,
+}
+
+/// Why a process could not be located. The message texts are SPIRE's.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LocateError {
+    /// Host: the cgroup file is unreadable or malformed (SPIRE: `Internal`).
+    #[error("unable to obtain cgroups: {0}")]
+    Cgroups(String),
+    /// Host: mountinfo is malformed (SPIRE: `Internal`).
+    #[error("failed to parse mount info at {path}: {problem}")]
+    MountInfo {
+        /// The mountinfo file.
+        path: String,
+        /// What was wrong.
+        problem: String,
+    },
+    /// Workload: two different pod UIDs (SPIRE: `FailedPrecondition`).
+    #[error("multiple pod UIDs found ({0:?}, {1:?})")]
+    MultiplePods(String, String),
+    /// Workload: two different container ids (SPIRE: `FailedPrecondition`).
+    #[error("multiple container IDs found ({0:?}, {1:?})")]
+    MultipleContainers(String, String),
+    /// Workload, legacy locator: two different container ids.
+    #[error("multiple container IDs found in cgroups ({0}, {1})")]
+    LegacyMultipleContainers(String, String),
+    /// Workload, legacy locator: one container id, two pod UIDs.
+    #[error("multiple pod UIDs found in cgroups ({0}, {1})")]
+    LegacyMultiplePods(String, String),
+}
+
+impl LocateError {
+    /// SPIRE's status code for this error.
+    pub fn is_precondition(&self) -> bool {
+        !matches!(self, Self::Cgroups(_) | Self::MountInfo { .. })
+    }
+}
+
+/// Locate the process whose proc directory is `dir` (`<proc-root>/<pid>`).
+pub fn locate(dir: &Path, legacy: bool) -> Result<Location, LocateError> {
+    let cgroup_path = dir.join("cgroup");
+    let text = match std::fs::read_to_string(&cgroup_path) {
+        Ok(t) => Some(t),
+        Err(e) if e.kind() == io::ErrorKind::NotFound && !legacy => None,
+        Err(e) => return Err(LocateError::Cgroups(format!("open {}: {e}", cgroup_path.display()))),
+    };
+    if legacy {
+        let paths = cgroup_paths(text.as_deref().unwrap_or_default())?;
+        return legacy::locate(&paths);
+    }
+    let from_cgroups = match text {
+        Some(t) => extract::combine(&cgroup_paths(&t)?)?,
+        None => Location::default(),
+    };
+    if from_cgroups.container_id.is_some() {
+        return Ok(from_cgroups);
+    }
+    let mountinfo_path = dir.join("mountinfo");
+    match std::fs::read_to_string(&mountinfo_path) {
+        Ok(t) => {
+            let roots = mountinfo_cgroup_roots(&t)
+                .map_err(|problem| LocateError::MountInfo { path: mountinfo_path.display().to_string(), problem })?;
+            extract::combine(&roots)
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(from_cgroups),
+        Err(e) => Err(LocateError::MountInfo { path: mountinfo_path.display().to_string(), problem: e.to_string() }),
+    }
+}
