@@ -5,6 +5,15 @@
 # IDs are issued in this trust domain. In SPIRE plugin mode the agent's own trust domain wins.
 trust_domain = "example.org"
 
+# Where `<pid>/status`, `<pid>/cgroup`, … are read: the host's /proc, wherever it is mounted.
+# `attestor attest --proc-root DIR` overrides it.
+proc_root = "/proc"
+
+# The Kubernetes source: "auto" uses the kubelet where its credentials exist (the default on
+# the command line), "enabled" always (SPIRE's behaviour, the default in plugin mode),
+# "disabled" never. Every key of SPIRE's k8s plugin is accepted here too (see the README).
+k8s_source = "auto"
+
 # What the kernel says about a process (selectors of type `unix`, as SPIRE's unix plugin emits).
 unix {
   # Gather the executable's path and SHA-256 (`unix:path`, `unix:sha256`).
@@ -60,4 +69,7 @@ policy {
 
   # Value of the {cluster} template variable.
   # cluster = "prod-eu-1"
+
+  # In SPIRE plugin mode, also hand SPIRE one `spiffe-id:<id>` selector per allowed SPIFFE ID.
+  spiffe_id_selectors = false
 }

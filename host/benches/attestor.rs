@@ -233,6 +233,88 @@ fn bench_kubernetes() {
     }
 }
 
+/// Attest over the plugin's unix socket (the real binary, launched as SPIRE does), warm pod
+/// cache, 1, 8 and 64 concurrent streams from one client connection.
+fn bench_plugin() {
+    use attestor::spire::proto::spire::plugin::agent::workloadattestor::v1::{
+        AttestRequest, workload_attestor_client::WorkloadAttestorClient,
+    };
+    use attestor::spire::proto::spire::service::common::config::v1::{
+        ConfigureRequest, CoreConfiguration, config_client::ConfigClient,
+    };
+    use common::kubelet::{Behaviour, FakeKubelet, Transport, pod, pod_list};
+    let tokio = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let proc_root = tmp.path().join("proc");
+    let pods: Vec<serde_json::Value> = (0..110)
+        .map(|i| {
+            let uid = format!("{i:08x}-1b1a-4b1e-9c1e-1234567890ab");
+            let cid = format!("{i:064x}");
+            let cgroup = format!("0::/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod{}.slice/cri-containerd-{cid}.scope\n", uid.replace('-', "_"));
+            common::fake_proc(&proc_root, 10_000 + i, 5, Some(common::STATUS_1000), None, Some(&cgroup));
+            pod(&uid, &format!("ns-{}", i % 12), &format!("app-{i}"), "app", &cid)
+        })
+        .collect();
+    let kubelet = tokio
+        .block_on(FakeKubelet::start(Transport::Plain, Behaviour { body: pod_list(&pods), ..Behaviour::default() }));
+    // The default log level, as an agent runs it.
+    let plugin = common::plugin::Plugin::start_logging(
+        "workload-attestor",
+        "WorkloadAttestor",
+        tmp.path(),
+        "warn,attestor=info",
+    );
+    let channel = tokio.block_on(plugin.channel());
+    let hcl = format!(
+        "kubelet_read_only_port = {}\nproc_root = \"{}\"\nunix {{\n  discover_workload_path = false\n  passwd_file = \"/dev/null\"\n  group_file = \"/dev/null\"\n}}\n",
+        kubelet.port(),
+        proc_root.display()
+    );
+    tokio
+        .block_on(ConfigClient::new(channel.clone()).configure(ConfigureRequest {
+            core_configuration: Some(CoreConfiguration { trust_domain: "example.org".into() }),
+            hcl_configuration: hcl,
+        }))
+        .unwrap();
+    let client = WorkloadAttestorClient::new(channel);
+    for i in 0..110 {
+        tokio.block_on(client.clone().attest(AttestRequest { pid: 10_000 + i })).unwrap();
+    }
+    for streams in [1usize, 8, 64] {
+        let total = iters(4000);
+        let per = total.div_ceil(streams);
+        let started = Instant::now();
+        let mut samples: Vec<Duration> = tokio.block_on(async {
+            let mut set = tokio::task::JoinSet::new();
+            for s in 0..streams {
+                let mut c = client.clone();
+                set.spawn(async move {
+                    let mut v = Vec::with_capacity(per);
+                    for j in 0..per {
+                        let pid = 10_000 + ((s * 31 + j) % 110) as i32;
+                        let t = Instant::now();
+                        c.attest(AttestRequest { pid }).await.unwrap();
+                        v.push(t.elapsed());
+                    }
+                    v
+                });
+            }
+            let mut all = Vec::new();
+            while let Some(r) = set.join_next().await {
+                all.extend(r.unwrap());
+            }
+            all
+        });
+        let elapsed = started.elapsed();
+        samples.sort();
+        let n = samples.len();
+        let s = Stats { median: samples[n / 2], p99: samples[(n * 99 / 100).min(n - 1)], n };
+        report(&format!("plugin Attest over the unix socket, {streams} streams"), &s);
+        println!("{:<58} {:.0} attestations/s", "", n as f64 / elapsed.as_secs_f64());
+    }
+    println!("{:<58} {} kubelet requests in all", "", kubelet.requests());
+}
+
 fn main() {
     // `cargo bench` passes `--bench`; a filter argument picks benchmarks by substring.
     let filter: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
@@ -249,5 +331,8 @@ fn main() {
     }
     if want("kubelet") {
         bench_kubernetes();
+    }
+    if want("plugin") {
+        bench_plugin();
     }
 }

@@ -18,6 +18,7 @@
 
 pub mod attestation;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod facts;
 pub mod pipeline;
@@ -25,6 +26,7 @@ pub mod policy;
 pub mod sandbox;
 pub mod selector;
 pub mod spiffe_id;
+pub mod spire;
 pub mod workload;
 
 pub use attestation::Attestation;

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use crate::attestation::{Attestation, ModuleReport};
 use crate::config::{Config, ConfigError};
 use crate::facts::kubernetes::{ClientConfigError, KubernetesSource, SourceMode};
-use crate::facts::{GatherError, Gatherer};
+use crate::facts::{GatherError, Gatherer, LocalFacts};
 use crate::policy::{DecideError, Policies, PolicyError};
 use crate::sandbox::{CallError, LoadError, Runtime, Sandbox};
 use crate::workload::{Pid, Workload};
@@ -95,9 +95,24 @@ impl Attestor {
 
     /// Attest one process. The blocking stages (procfs, guests) run on the blocking pool, never
     /// on an executor thread; the kubelet lookup is async and shared between callers.
+    ///
+    /// A process whose facts are all at hand (a host process, or a pod in the cached pod list)
+    /// is attested in one trip to the blocking pool; only a kubelet request makes it two.
     pub async fn attest(self: &Arc<Self>, pid: Pid) -> Result<Attestation, AttestError> {
         let me = Arc::clone(self);
-        let local = tokio::task::spawn_blocking(move || me.gatherer.gather_local(pid)).await.map_err(task)??;
+        let first = tokio::task::spawn_blocking(move || -> Result<Result<Attestation, LocalFacts>, AttestError> {
+            let local = me.gatherer.gather_local(pid)?;
+            match me.gatherer.finish_now(local)? {
+                Ok(workload) => me.enrich_and_decide(workload).map(Ok),
+                Err(pending) => Ok(Err(pending)),
+            }
+        })
+        .await
+        .map_err(task)??;
+        let local = match first {
+            Ok(attestation) => return Ok(attestation),
+            Err(local) => local,
+        };
         let workload = self.gatherer.finish(local).await?;
         let me = Arc::clone(self);
         tokio::task::spawn_blocking(move || me.enrich_and_decide(workload)).await.map_err(task)?

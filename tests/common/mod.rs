@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod kubelet;
+pub mod plugin;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

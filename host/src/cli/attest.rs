@@ -20,9 +20,9 @@ pub struct AttestArgs {
     pub pid: u32,
     #[command(flatten)]
     pub config: ConfigArgs,
-    /// Where `<pid>/status`, `<pid>/cgroup`… are read.
-    #[arg(long, value_name = "DIR", default_value = "/proc")]
-    pub proc_root: PathBuf,
+    /// Where `<pid>/status`, `<pid>/cgroup`… are read (default: the config's `proc_root`, `/proc`).
+    #[arg(long, value_name = "DIR")]
+    pub proc_root: Option<PathBuf>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Output::Text)]
     pub output: Output,
@@ -39,7 +39,8 @@ pub(super) fn run(args: AttestArgs) -> anyhow::Result<ExitCode> {
     // Inside the runtime: building the Kubernetes source may create async clients.
     let attestation = tokio.block_on(async {
         // On the command line a config without `k8s_source` uses the kubelet only where there is one.
-        let attestor = Arc::new(Attestor::new(&config, wasm, &args.proc_root, SourceMode::Auto)?);
+        let proc_root = args.proc_root.clone().unwrap_or_else(|| config.proc_root.clone());
+        let attestor = Arc::new(Attestor::new(&config, wasm, proc_root, SourceMode::Auto)?);
         anyhow::Ok(attestor.attest(Pid(args.pid)).await?)
     })?;
     if let Some(path) = &args.dump_facts {

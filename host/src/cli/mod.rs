@@ -26,6 +26,12 @@ pub enum Command {
     /// Wasm module tooling: inspect, run and benchmark a component.
     #[command(subcommand)]
     Module(module::ModuleCommand),
+    /// Run as a SPIRE external plugin (launched by SPIRE: `plugin_cmd`, role in `plugin_args`).
+    Plugin {
+        /// The plugin role.
+        #[arg(value_enum)]
+        role: crate::spire::Role,
+    },
 }
 
 /// Output formats.
@@ -49,8 +55,13 @@ pub struct ConfigArgs {
 /// Run the CLI with the process's arguments.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::Plugin { role } = cli.command {
+        // Plugin mode owns stdout (the handshake) and logs hclog JSON; nothing else may print.
+        return crate::spire::run(role);
+    }
     init_logging();
     let result = match cli.command {
+        Command::Plugin { .. } => Ok(ExitCode::FAILURE),
         Command::Attest(args) => attest::run(args),
         Command::Module(cmd) => module::run(cmd),
     };

@@ -47,6 +47,8 @@ pub struct Config {
     pub policy: PolicySettings,
     /// The Kubernetes source (SPIRE's `k8s` attestor keys).
     pub kubernetes: KubernetesSettings,
+    /// Where `<pid>/…` files are read (`/proc`; a host's `/proc` mounted elsewhere in a container).
+    pub proc_root: PathBuf,
 }
 
 impl Config {
@@ -121,10 +123,12 @@ impl Config {
         if let Some(mut t) = top.block("policy")? {
             policy.dir = t.string("dir")?.map(|d| resolve(base, &d));
             policy.cluster = t.string("cluster")?;
+            policy.spiffe_id_selectors = t.bool("spiffe_id_selectors")?.unwrap_or(false);
             t.finish(&mut unknown);
         }
 
         let kubernetes = kubernetes::parse(&mut top, base, env, &mut problems)?;
+        let proc_root = top.string("proc_root")?.map_or_else(|| PathBuf::from("/proc"), |p| resolve(base, &p));
 
         let mut all = Vec::new();
         let top_unknown = top.unknown_bare();
@@ -137,7 +141,7 @@ impl Config {
             all.push(ConfigError::UnknownKeys(unknown));
         }
         match all.len() {
-            0 => Ok(Self { trust_domain, unix, sandbox, modules, policy, kubernetes }),
+            0 => Ok(Self { trust_domain, unix, sandbox, modules, policy, kubernetes, proc_root }),
             1 => Err(all.remove(0)),
             _ => Err(ConfigError::Problems(all)),
         }

@@ -90,6 +90,25 @@ impl Gatherer {
         Ok(LocalFacts { workload, dir, start_time, location })
     }
 
+    /// Finish without waiting when possible: no Kubernetes lookup is needed, or the cached pod
+    /// list answers it. `Err(local)` hands the facts back for [`Gatherer::finish`].
+    pub fn finish_now(&self, local: LocalFacts) -> Result<Result<Workload, LocalFacts>, GatherError> {
+        let answer = match (&self.kubernetes, &local.location.container_id) {
+            (Some(k), Some(_)) => match k.facts_cached(&local.location) {
+                Some(answer) => answer?,
+                None => return Ok(Err(local)),
+            },
+            _ => None,
+        };
+        let LocalFacts { mut workload, dir, start_time, .. } = local;
+        if let Some((facts, selectors)) = answer {
+            workload.kubernetes = Some(facts);
+            workload.selectors.extend(selectors);
+        }
+        dir.confirm_start_time(start_time)?;
+        Ok(Ok(workload))
+    }
+
     /// The async half: Kubernetes facts for a container process, then the PID-reuse check.
     pub async fn finish(&self, local: LocalFacts) -> Result<Workload, GatherError> {
         let LocalFacts { mut workload, dir, start_time, location } = local;

@@ -42,9 +42,25 @@ struct Rendered {
 }
 
 impl Policies {
-    /// Decide for `workload` now.
+    /// Decide for `workload` now. A workload decided before (same facts, same generation) gets
+    /// the same answer without evaluating again, when no policy reads the context.
     pub fn decide(&self, workload: &Workload) -> Result<Decision, DecideError> {
-        self.decide_at(workload, SystemTime::now())
+        if let Some(cache) = &self.decisions
+            && let Some(d) = cache.read().unwrap_or_else(std::sync::PoisonError::into_inner).get(workload)
+        {
+            return Ok(d.clone());
+        }
+        let decision = self.decide_at(workload, SystemTime::now())?;
+        if let Some(cache) = &self.decisions
+            && decision.errors.is_empty()
+        {
+            let mut cache = cache.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if cache.len() >= super::MAX_CACHED_DECISIONS {
+                cache.clear();
+            }
+            cache.insert(workload.clone(), decision.clone());
+        }
+        Ok(decision)
     }
 
     /// Decide for `workload` as of `now` (the `context.now` policies see).

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 use std::str::FromStr;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use cedar_policy::{Context, Entity, EntityId, EntityTypeName, EntityUid, RestrictedExpression as Expr};
 
@@ -211,7 +211,7 @@ pub(crate) fn agent_node(w: &Workload) -> &str {
 /// The request context for `now` (whole seconds) on `agent_node`.
 pub(crate) fn context(now: SystemTime, td: &TrustDomain, agent_node: &str) -> Result<Context, DecideError> {
     Context::from_pairs([
-        ("now".to_owned(), Expr::new_datetime(rfc3339(now))),
+        ("now".to_owned(), Expr::new_datetime(crate::clock::rfc3339_seconds(now))),
         ("trustDomain".to_owned(), s(td.as_str())),
         ("agentNode".to_owned(), s(agent_node)),
     ])
@@ -267,35 +267,9 @@ fn digest(image: &str) -> Option<&str> {
     }
 }
 
-/// A UTC timestamp Cedar's `datetime()` accepts: `YYYY-MM-DDThh:mm:ssZ`.
-pub(crate) fn rfc3339(t: SystemTime) -> String {
-    let secs = t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    let days = i64::try_from(secs / 86_400).unwrap_or(0);
-    let rem = secs % 86_400;
-    // Civil-from-days (Gregorian), valid for every date after 1970.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
-
-    #[test]
-    fn timestamps() {
-        assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00Z");
-        assert_eq!(rfc3339(UNIX_EPOCH + Duration::from_secs(951_782_400)), "2000-02-29T00:00:00Z");
-        assert_eq!(rfc3339(UNIX_EPOCH + Duration::from_secs(1_795_427_999)), "2026-11-23T09:59:59Z");
-    }
 
     #[test]
     fn image_parts() {

@@ -50,6 +50,8 @@ pub(crate) struct Loaded {
     pub(crate) rules: Vec<IdentityRule>,
     pub(crate) slices: HashMap<Pass, Slice>,
     pub(crate) emit_memoisable: bool,
+    /// No policy reads `context`: a decision depends on the workload alone.
+    pub(crate) context_free: bool,
 }
 
 /// Parse the embedded schema.
@@ -165,8 +167,9 @@ pub(crate) fn load(files: &[PolicyFile], trust_domain: &crate::TrustDomain) -> R
     for pass in Pass::ALL {
         slices.insert(pass, Slice::build(per_pass.remove(&pass).unwrap_or_default())?);
     }
+    let context_free = !policies.iter().any(|(p, _)| rules::reads_var(p, "context"));
     rules.sort_by(|a, b| a.id.cmp(&b.id));
-    Ok(Loaded { schema, metas, rules, slices, emit_memoisable })
+    Ok(Loaded { schema, metas, rules, slices, emit_memoisable, context_free })
 }
 
 fn at(file: &PolicyFile, offset: usize) -> Location {

@@ -35,6 +35,7 @@ pub use template::{RenderEnv, RenderError, Template, TemplateError, ValueRule, V
 
 use crate::selector::Selector;
 use crate::spiffe_id::TrustDomain;
+use crate::workload::Workload;
 use entities::Types;
 use slice::Slice;
 
@@ -74,6 +75,8 @@ pub struct PolicySettings {
     pub dir: Option<PathBuf>,
     /// The `{cluster}` template variable.
     pub cluster: Option<String>,
+    /// Towards SPIRE, add one `spiffe-id:<id>` selector per issued SPIFFE ID.
+    pub spiffe_id_selectors: bool,
 }
 
 /// Most IDs one workload is issued; more matching rules are dropped (and audited).
@@ -88,6 +91,13 @@ pub(crate) struct EmitVerdict {
 
 /// Memoised emit decisions per selector.
 type EmitMemo = RwLock<HashMap<Selector, Arc<EmitVerdict>>>;
+
+/// Decisions by workload, for workloads that attest again (reconnecting processes). Used only
+/// when no policy reads `context`, whose `now` would make an old answer stale.
+type DecisionCache = RwLock<HashMap<Workload, Decision>>;
+
+/// Decisions kept before the cache is emptied.
+const MAX_CACHED_DECISIONS: usize = 1024;
 
 /// The request context of the current second on one node: `now` changes once a second, and
 /// building a `datetime` value is costly enough to be worth sharing between attestations.
@@ -105,6 +115,7 @@ pub struct Policies {
     slices: HashMap<Pass, Slice>,
     emit_memo: Option<EmitMemo>,
     context_cache: ContextCache,
+    decisions: Option<DecisionCache>,
     authorizer: Authorizer,
     strict_runtime_checks: bool,
 }
@@ -148,6 +159,7 @@ impl Policies {
             slices: loaded.slices,
             emit_memo: loaded.emit_memoisable.then(|| RwLock::new(HashMap::new())),
             context_cache: Mutex::new(None),
+            decisions: loaded.context_free.then(|| RwLock::new(HashMap::new())),
             authorizer: Authorizer::new(),
             strict_runtime_checks: false,
         })

@@ -69,7 +69,7 @@ pub enum InvalidId {
 }
 
 /// One `metadata.ownerReferences` entry.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OwnerReference {
     /// `kind`, e.g. `ReplicaSet`.
@@ -82,7 +82,7 @@ pub struct OwnerReference {
 }
 
 /// A container image exactly as the kubelet reports it.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ImageRef {
     /// `image`, e.g. `nginx:1.25.4`.
@@ -93,7 +93,7 @@ pub struct ImageRef {
 }
 
 /// The pod a process runs in.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PodFacts {
     /// `metadata.uid`.
@@ -123,7 +123,7 @@ pub struct PodFacts {
 }
 
 /// The container a process runs in.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ContainerFacts {
     /// The container's name in the pod spec.
@@ -138,7 +138,7 @@ pub struct ContainerFacts {
 }
 
 /// Kubernetes facts of a process that runs in a pod.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KubernetesFacts {
     /// The pod.

@@ -23,7 +23,7 @@ use crate::selector::Selector;
 ///
 /// Serialised, this is the "facts file" that `attestor attest --dump-facts` writes and that
 /// `attestor module run --facts` and policy fixtures read back.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Workload {
     /// What the kernel says about the process.

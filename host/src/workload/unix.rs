@@ -44,7 +44,7 @@ impl fmt::Display for Gid {
 /// Both the real and the effective ids are kept: SPIRE's `unix` selectors use the effective ones
 /// (what the kernel checks access against), but a policy may care that a set-uid binary was
 /// started by someone else.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UnixFacts {
     /// The process id.

@@ -34,6 +34,9 @@ use fetcher::{Fetcher, Source};
 use namespace::NamespaceLabels;
 use pod::Pod;
 
+/// The Kubernetes facts of a process and its `k8s` selectors.
+pub type K8sAnswer = (KubernetesFacts, Vec<Selector>);
+
 /// What a pod lookup found.
 struct Match {
     pod: Arc<Pod>,
@@ -109,7 +112,7 @@ impl KubernetesSource {
 
     /// The pod and container at `location`, and their `k8s` selectors; `None` for a process that
     /// is not in a container.
-    pub async fn facts(&self, location: &Location) -> Result<Option<(KubernetesFacts, Vec<Selector>)>, K8sError> {
+    pub async fn facts(&self, location: &Location) -> Result<Option<K8sAnswer>, K8sError> {
         let Some(container_id) = &location.container_id else { return Ok(None) };
         let Some(fetcher) = &self.fetcher else { return Err(K8sError::KubeletDisabled) };
         let pod_uid = location.pod_uid.as_ref().map(|p| p.0.as_str());
@@ -153,6 +156,41 @@ impl KubernetesSource {
                 None => K8sError::NotFound,
             });
         };
+        let (mut facts, mut values) = self.build(&m, container_id);
+        if let Some(ns) = &self.namespaces {
+            facts.namespace_labels = ns.get(&m.pod.metadata.namespace).await?;
+            values.extend(selectors::namespace_label_values(&facts.namespace_labels));
+        }
+        Ok(Some((facts, k8s_selectors(values))))
+    }
+
+    /// The same answer as [`KubernetesSource::facts`] when the cached pod list (and namespace
+    /// labels) already hold it, without waiting for anything; `None` when only the kubelet can say.
+    /// Lets the common case (a known pod) be answered on the thread that gathered the facts.
+    pub fn facts_cached(&self, location: &Location) -> Option<Result<Option<K8sAnswer>, K8sError>> {
+        let Some(container_id) = &location.container_id else { return Some(Ok(None)) };
+        let fetcher = self.fetcher.as_ref()?;
+        let (list, _) = fetcher.latest();
+        let list = list?;
+        if list.started.elapsed() >= self.settings.pod_list_cache_ttl.max(self.settings.poll_retry_interval) {
+            return None;
+        }
+        let pod_uid = location.pod_uid.as_ref().map(|p| p.0.as_str());
+        let m = match self.examine(&list, pod_uid, container_id) {
+            Ok(Some(m)) => m,
+            Ok(None) => return None,
+            Err(e) => return Some(Err(e)),
+        };
+        let (mut facts, mut values) = self.build(&m, container_id);
+        if let Some(ns) = &self.namespaces {
+            facts.namespace_labels = ns.cached(&m.pod.metadata.namespace)?;
+            values.extend(selectors::namespace_label_values(&facts.namespace_labels));
+        }
+        Some(Ok(Some((facts, k8s_selectors(values)))))
+    }
+
+    /// Facts and selector values (namespace labels excluded) of a match.
+    fn build(&self, m: &Match, container_id: &crate::workload::ContainerId) -> (KubernetesFacts, Vec<String>) {
         let mut values = selectors::pod_values(&m.pod);
         let mut facts = KubernetesFacts { pod: m.pod.facts(), container: None, namespace_labels: Default::default() };
         if let Some((init, idx)) = m.container {
@@ -164,11 +202,7 @@ impl KubernetesSource {
                 facts.container = Some(pod::Found { status, init }.facts(container_id));
             }
         }
-        if let Some(ns) = &self.namespaces {
-            facts.namespace_labels = ns.get(&m.pod.metadata.namespace).await?;
-            values.extend(selectors::namespace_label_values(&facts.namespace_labels));
-        }
-        Ok(Some((facts, k8s_selectors(values))))
+        (facts, values)
     }
 
     /// SPIRE's matching (§3) over one list.

@@ -51,6 +51,13 @@ impl NamespaceLabels {
         Ok(Self { client, ttl, cache: Mutex::new(HashMap::new()) })
     }
 
+    /// The labels of `namespace` if they are cached and fresh.
+    pub(crate) fn cached(&self, namespace: &str) -> Option<Labels> {
+        let cache = self.cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (at, labels) = cache.get(namespace)?;
+        (at.elapsed() < self.ttl).then(|| labels.clone())
+    }
+
     /// The labels of `namespace`.
     pub(crate) async fn get(&self, namespace: &str) -> Result<Labels, K8sError> {
         if let Some((at, labels)) = self.cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(namespace)

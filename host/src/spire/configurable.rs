@@ -1,0 +1,86 @@
+//! The `Config` service, shared by every role: parse `plugin_data` as SPIRE sends it, build the
+//! role's state off the executor, and swap it in; `Validate` only parses.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tonic::{Request, Response, Status};
+
+use super::proto::spire::service::common::config::v1 as cfg;
+use crate::config::Config;
+use crate::pipeline::SetupError;
+
+/// A configuration ready to apply.
+pub struct Configured {
+    /// The parsed configuration.
+    pub config: Config,
+    /// Where processes are read.
+    pub proc_root: PathBuf,
+}
+
+/// A role that can be (re)configured.
+pub trait Configurable: Send + Sync + 'static {
+    /// Build new state from `configured` and swap it in; on error the old state keeps serving.
+    fn apply(&self, configured: Configured) -> Result<(), SetupError>;
+}
+
+/// The `Config` service over a role.
+pub struct ConfigService<R: Configurable> {
+    role: Arc<R>,
+}
+
+impl<R: Configurable> ConfigService<R> {
+    /// Serve `role`'s configuration.
+    pub fn new(role: Arc<R>) -> Self {
+        Self { role }
+    }
+}
+
+fn core_trust_domain(core: Option<&cfg::CoreConfiguration>) -> &str {
+    core.map_or("", |c| c.trust_domain.as_str())
+}
+
+#[tonic::async_trait]
+impl<R: Configurable> cfg::config_server::Config for ConfigService<R> {
+    async fn configure(
+        &self,
+        request: Request<cfg::ConfigureRequest>,
+    ) -> Result<Response<cfg::ConfigureResponse>, Status> {
+        let req = request.into_inner();
+        let (config, proc_root) = super::workload_attestor::build_config(
+            core_trust_domain(req.core_configuration.as_ref()),
+            &req.hcl_configuration,
+        )
+        .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let role = Arc::clone(&self.role);
+        // Loading compiles Wasm modules and policies: keep it off the executor threads.
+        let result = tokio::task::spawn_blocking(move || role.apply(Configured { config, proc_root }))
+            .await
+            .map_err(|e| Status::internal(format!("configure task failed: {e}")))?;
+        match result {
+            Ok(()) => {
+                tracing::info!("configured");
+                Ok(Response::new(cfg::ConfigureResponse {}))
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "configuration refused; the previous configuration (if any) keeps serving");
+                Err(super::status::setup(&e))
+            }
+        }
+    }
+
+    async fn validate(
+        &self,
+        request: Request<cfg::ValidateRequest>,
+    ) -> Result<Response<cfg::ValidateResponse>, Status> {
+        let req = request.into_inner();
+        let response = match super::workload_attestor::build_config(
+            core_trust_domain(req.core_configuration.as_ref()),
+            &req.hcl_configuration,
+        ) {
+            Ok(_) => cfg::ValidateResponse { valid: true, notes: Vec::new() },
+            Err(e) => cfg::ValidateResponse { valid: false, notes: e.notes() },
+        };
+        Ok(Response::new(response))
+    }
+}

@@ -1,0 +1,144 @@
+//! Running as a plugin: bind, announce, serve every service, exit promptly on `Shutdown`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::UnixListener;
+use tokio_stream::wrappers::UnixListenerStream;
+use tonic::transport::Server;
+
+use super::configurable::ConfigService;
+use super::goplugin::{Broker, Controller, Init, Shutdown, Stdio};
+use super::handshake::{self, HandshakeError};
+use super::proto::plugin::{
+    grpc_broker_server::GrpcBrokerServer, grpc_controller_server::GrpcControllerServer,
+    grpc_stdio_server::GrpcStdioServer,
+};
+use super::proto::spire::plugin::agent::workloadattestor::v1::workload_attestor_server::WorkloadAttestorServer;
+use super::proto::spire::service::common::config::v1::config_server::ConfigServer;
+use super::proto::spire::service::private::init::v1::init_server::InitServer;
+use super::workload_attestor::WorkloadAttestorPlugin;
+use super::{CONFIG_SERVICE, Role};
+use crate::sandbox::{Runtime, RuntimeSettings};
+
+/// Removes the socket file when dropped.
+struct SocketFile(PathBuf);
+
+impl Drop for SocketFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// Run the plugin until the host shuts it down.
+pub fn run(role: Role) -> ExitCode {
+    let env = |k: &str| std::env::var(k).ok();
+    if let Err(e) = handshake::check_cookie(role, &env) {
+        eprintln!("{e}");
+        return ExitCode::FAILURE;
+    }
+    super::init_logging();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start the async runtime");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(serve(role, &env)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "plugin failed");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(role: Role, env: &dyn Fn(&str) -> Option<String>) -> Result<(), HandshakeError> {
+    let version = handshake::negotiate(env)?;
+    let path = handshake::socket_path(env);
+    if !handshake::fits(&path) {
+        return Err(HandshakeError::Listen {
+            source: std::io::Error::other(
+                "socket path is longer than 107 bytes; set PLUGIN_UNIX_SOCKET_DIR to a shorter directory",
+            ),
+            path,
+        });
+    }
+    let listener = UnixListener::bind(&path).map_err(|source| HandshakeError::Listen { path: path.clone(), source })?;
+    let socket = SocketFile(path.clone());
+    if let Some(group) = env("PLUGIN_UNIX_SOCKET_GROUP").filter(|g| !g.is_empty()) {
+        handshake::apply_group(&path, &group)?;
+    }
+    let shutdown = Shutdown::new();
+    signals(shutdown.clone());
+    // The host dials as soon as it reads the line: the socket is already listening.
+    handshake::announce(version, &path).map_err(|source| HandshakeError::Listen { path: path.clone(), source })?;
+    tracing::info!(role = role.arg(), socket = %path.display(), "plugin serving");
+
+    let (reporter, health) = tonic_health::server::health_reporter();
+    reporter.set_service_status("plugin", tonic_health::ServingStatus::Serving).await;
+    reporter.set_service_status("", tonic_health::ServingStatus::Serving).await;
+
+    let wasm = match Runtime::new(RuntimeSettings::default()) {
+        Ok(r) => Arc::new(r),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot create the Wasm engine");
+            return Err(HandshakeError::Listen { path, source: std::io::Error::other(e.to_string()) });
+        }
+    };
+    let router = Server::builder()
+        .add_service(health)
+        .add_service(GrpcBrokerServer::new(Broker::new(shutdown.clone())))
+        .add_service(GrpcControllerServer::new(Controller::new(shutdown.clone())))
+        .add_service(GrpcStdioServer::new(Stdio::new(shutdown.clone())));
+    let router = match role {
+        Role::WorkloadAttestor => {
+            let plugin = Arc::new(WorkloadAttestorPlugin::new(wasm));
+            router
+                .add_service(InitServer::new(Init::new(vec![role.service().to_owned(), CONFIG_SERVICE.to_owned()])))
+                .add_service(ConfigServer::new(ConfigService::new(Arc::clone(&plugin))))
+                .add_service(WorkloadAttestorServer::from_arc(plugin))
+        }
+        Role::NodeAttestorServer | Role::NodeAttestorAgent => {
+            tracing::error!(role = role.arg(), "this role is not available yet");
+            return Err(HandshakeError::Listen {
+                path,
+                source: std::io::Error::other(format!("the {} role is not available in this version", role.arg())),
+            });
+        }
+    };
+    let stop = shutdown.clone();
+    // go-plugin's own controller stops hard: a graceful HTTP/2 drain can wait forever on the
+    // stdio stream the host owns. Answer Shutdown, then leave within well under 2 s.
+    let exit = shutdown.clone();
+    let socket_path = path.clone();
+    tokio::spawn(async move {
+        exit.wait().await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let _ = std::fs::remove_file(&socket_path);
+        std::process::exit(0);
+    });
+    let served =
+        router.serve_with_incoming_shutdown(UnixListenerStream::new(listener), async move { stop.wait().await }).await;
+    drop(socket);
+    served.map_err(|e| HandshakeError::Listen { path, source: std::io::Error::other(e.to_string()) })
+}
+
+/// Ignore SIGINT (a Ctrl-C meant for the host must not kill the plugin first); stop on SIGTERM.
+fn signals(shutdown: Shutdown) {
+    use tokio::signal::unix::{SignalKind, signal};
+    if let Ok(mut int) = signal(SignalKind::interrupt()) {
+        tokio::spawn(async move { while int.recv().await.is_some() {} });
+    }
+    if let Ok(mut term) = signal(SignalKind::terminate()) {
+        tokio::spawn(async move {
+            if term.recv().await.is_some() {
+                tracing::info!("SIGTERM: shutting down");
+                shutdown.trigger();
+            }
+        });
+    }
+}

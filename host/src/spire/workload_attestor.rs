@@ -1,0 +1,124 @@
+//! The `WorkloadAttestor` role: SPIRE's agent asks for a PID's selectors.
+
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+
+use tonic::{Request, Response, Status};
+
+use super::configurable::{Configurable, Configured};
+use super::proto::spire::plugin::agent::workloadattestor::v1 as wa;
+use super::status;
+use crate::attestation::Attestation;
+use crate::config::Config;
+use crate::facts::kubernetes::SourceMode;
+use crate::pipeline::{Attestor, SetupError};
+use crate::sandbox::Runtime;
+use crate::workload::Pid;
+
+/// One configuration generation.
+struct Generation {
+    attestor: Arc<Attestor>,
+    spiffe_id_selectors: bool,
+}
+
+/// The workload attestor plugin. Configuration is swapped atomically: calls in flight finish on
+/// the generation they started with.
+pub struct WorkloadAttestorPlugin {
+    runtime: Arc<Runtime>,
+    current: RwLock<Option<Arc<Generation>>>,
+}
+
+impl WorkloadAttestorPlugin {
+    /// A plugin that answers "not configured" until its first `Configure`.
+    pub fn new(runtime: Arc<Runtime>) -> Self {
+        Self { runtime, current: RwLock::new(None) }
+    }
+
+    fn current(&self) -> Option<Arc<Generation>> {
+        self.current.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+}
+
+/// What SPIRE gets: the `k8s` source's values bare (SPIRE prefixes the block's name, so a block
+/// named `k8s` matches existing entries), other sources' values with their own kind, and one
+/// `spiffe-id:<id>` per issued ID when configured.
+pub fn selector_values(a: &Attestation, spiffe_id_selectors: bool) -> Vec<String> {
+    let mut values: Vec<String> = a
+        .selectors()
+        .iter()
+        .map(|s| if s.kind().as_str() == "k8s" { s.value().to_owned() } else { s.to_string() })
+        .collect();
+    if spiffe_id_selectors {
+        values.extend(a.spiffe_ids().iter().map(|i| format!("spiffe-id:{}", i.id)));
+    }
+    values
+}
+
+impl Configurable for WorkloadAttestorPlugin {
+    fn apply(&self, configured: Configured) -> Result<(), SetupError> {
+        let Configured { config, proc_root } = configured;
+        let attestor = Attestor::new(&config, Arc::clone(&self.runtime), proc_root, SourceMode::Enabled)?;
+        let generation =
+            Generation { attestor: Arc::new(attestor), spiffe_id_selectors: config.policy.spiffe_id_selectors };
+        *self.current.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Arc::new(generation));
+        Ok(())
+    }
+}
+
+#[tonic::async_trait]
+impl wa::workload_attestor_server::WorkloadAttestor for WorkloadAttestorPlugin {
+    async fn attest(&self, request: Request<wa::AttestRequest>) -> Result<Response<wa::AttestResponse>, Status> {
+        let Some(generation) = self.current() else { return Err(Status::failed_precondition("not configured")) };
+        let pid = request.into_inner().pid;
+        let pid = u32::try_from(pid)
+            .ok()
+            .filter(|p| *p > 0)
+            .ok_or_else(|| Status::invalid_argument(format!("invalid pid {pid}")))?;
+        match generation.attestor.attest(Pid(pid)).await {
+            Ok(a) => {
+                let values = selector_values(&a, generation.spiffe_id_selectors);
+                let ids: Vec<String> = a.spiffe_ids().iter().map(|i| i.id.to_string()).collect();
+                tracing::debug!(
+                    pid,
+                    selectors = values.len(),
+                    spiffe_ids = ids.join(","),
+                    policy_generation = a.decision.policy_generation.as_str(),
+                    gate = a.decision.gate.decision,
+                    "workload attested"
+                );
+                Ok(Response::new(wa::AttestResponse { selector_values: values }))
+            }
+            Err(e) => {
+                tracing::warn!(pid, error = %e, "workload attestation failed");
+                Err(status::attest(&e))
+            }
+        }
+    }
+
+    async fn attest_reference(
+        &self,
+        _request: Request<wa::AttestReferenceRequest>,
+    ) -> Result<Response<wa::AttestReferenceResponse>, Status> {
+        // SPIRE falls back to Attest for PID references when this is unimplemented.
+        Err(Status::unimplemented("AttestReference is not implemented; SPIRE falls back to Attest for PID references"))
+    }
+}
+
+/// Read the agent's view of the config: `trust_domain` from SPIRE's core configuration wins.
+pub(crate) fn build_config(
+    core_trust_domain: &str,
+    hcl: &str,
+) -> Result<(Config, PathBuf), crate::config::ConfigError> {
+    let text = super::hcl_v1::normalize(hcl);
+    let mut config = Config::parse(&text, std::path::Path::new("."))?;
+    if !core_trust_domain.is_empty() {
+        let td = crate::TrustDomain::new(core_trust_domain)
+            .map_err(|e| crate::config::ConfigError::invalid("trust_domain", e.to_string()))?;
+        if td != config.trust_domain && hcl.contains("trust_domain") {
+            tracing::warn!(plugin_data = %config.trust_domain, spire = %td, "plugin_data trust_domain ignored: SPIRE's trust domain wins");
+        }
+        config.trust_domain = td;
+    }
+    let proc_root = config.proc_root.clone();
+    Ok((config, proc_root))
+}

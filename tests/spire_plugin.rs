@@ -1,0 +1,326 @@
+//! The SPIRE plugin surface, driven exactly as SPIRE's loader drives it: environment, handshake
+//! line, dial, broker stream with a `ConnInfo`, stdio stream, health, `Init`, `Configure` with
+//! HCL as SPIRE reprints it, `Attest` against a loopback kubelet, `Deinit`, `Shutdown`.
+
+#![allow(clippy::unwrap_used, missing_docs)]
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use attestor::spire::proto::plugin::{
+    ConnInfo, Empty, grpc_broker_client::GrpcBrokerClient, grpc_controller_client::GrpcControllerClient,
+    grpc_stdio_client::GrpcStdioClient,
+};
+use attestor::spire::proto::spire::plugin::agent::workloadattestor::v1::{
+    self as wa, workload_attestor_client::WorkloadAttestorClient,
+};
+use attestor::spire::proto::spire::service::common::config::v1::{self as cfg, config_client::ConfigClient};
+use attestor::spire::proto::spire::service::private::init::v1::{self as init, init_client::InitClient};
+use common::kubelet::{Behaviour, FakeKubelet, Transport, pod, pod_list};
+use common::plugin::Plugin;
+use common::{STATUS_1000, fake_proc, guest, sha256};
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::Code;
+use tonic::transport::Channel;
+
+fn cid(n: usize) -> String {
+    format!("{n:064x}")
+}
+
+fn uid(n: usize) -> String {
+    format!("{n:08x}-1b1a-4b1e-9c1e-1234567890ab")
+}
+
+/// A fake node: `n` processes in `n` pods under `root`.
+fn fake_node(root: &Path, n: usize) -> Vec<serde_json::Value> {
+    (0..n)
+        .map(|i| {
+            let cgroup = format!("0::/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod{}.slice/cri-containerd-{}.scope\n", uid(i).replace('-', "_"), cid(i));
+            fake_proc(root, 10_000 + i as u32, 77, Some(STATUS_1000), None, Some(&cgroup));
+            pod(&uid(i), "team", &format!("app-{i}"), "app", &cid(i))
+        })
+        .collect()
+}
+
+/// plugin_data as SPIRE's HCL v1 printer re-prints it (quoted keys), pointing at `kubelet`.
+fn plugin_data(kubelet: u16, proc_root: &Path, extra: &str) -> String {
+    format!(
+        "\"kubelet_read_only_port\" = {kubelet}\n\"max_poll_attempts\" = 2\n\"poll_retry_interval\" = \"20ms\"\n\"proc_root\" = \"{}\"\n\"unix\" {{\n  \"discover_workload_path\" = false\n  \"passwd_file\" = \"/dev/null\"\n  \"group_file\" = \"/dev/null\"\n}}\n{extra}",
+        proc_root.display()
+    )
+}
+
+async fn configure(ch: &Channel, hcl: &str) -> Result<(), tonic::Status> {
+    ConfigClient::new(ch.clone())
+        .configure(cfg::ConfigureRequest {
+            core_configuration: Some(cfg::CoreConfiguration { trust_domain: "example.org".into() }),
+            hcl_configuration: hcl.into(),
+        })
+        .await
+        .map(|_| ())
+}
+
+async fn attest(ch: &Channel, pid: i32) -> Result<Vec<String>, tonic::Status> {
+    WorkloadAttestorClient::new(ch.clone())
+        .attest(wa::AttestRequest { pid })
+        .await
+        .map(|r| r.into_inner().selector_values)
+}
+
+#[test]
+fn without_the_cookie_it_tells_a_human_and_exits_1() {
+    let out = Command::new(env!("CARGO_BIN_EXE_attestor"))
+        .args(["plugin", "workload-attestor"])
+        .env_remove("WorkloadAttestor")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty(), "no handshake: {}", String::from_utf8_lossy(&out.stdout));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("meant to be launched by SPIRE") && err.contains("WorkloadAttestor=WorkloadAttestor"),
+        "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_whole_lifecycle_as_spire_drives_it() {
+    let sockets = tempfile::tempdir().unwrap();
+    let node = tempfile::tempdir().unwrap();
+    let pods = fake_node(node.path(), 3);
+    let kubelet =
+        FakeKubelet::start(Transport::Plain, Behaviour { body: pod_list(&pods), ..Behaviour::default() }).await;
+    let mut plugin = Plugin::start("workload-attestor", "WorkloadAttestor", sockets.path());
+    let ch = plugin.channel().await;
+
+    // go-plugin's background streams: broker (SPIRE sends its host-services address) and stdio.
+    let (broker_tx, broker_rx) = tokio::sync::mpsc::channel(4);
+    broker_tx
+        .send(ConnInfo {
+            service_id: 1,
+            network: "unix".into(),
+            address: "/tmp/plugin-host-services".into(),
+            knock: None,
+        })
+        .await
+        .unwrap();
+    let broker =
+        GrpcBrokerClient::new(ch.clone()).start_stream(ReceiverStream::new(broker_rx)).await.unwrap().into_inner();
+    let stdio = GrpcStdioClient::new(ch.clone()).stream_stdio(()).await.unwrap().into_inner();
+
+    // Health: `plugin` is SERVING.
+    let health = tonic_health::pb::health_client::HealthClient::new(ch.clone())
+        .check(tonic_health::pb::HealthCheckRequest { service: "plugin".into() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(health.status, tonic_health::pb::health_check_response::ServingStatus::Serving as i32);
+
+    // Init: the plugin names its services exactly.
+    let names = InitClient::new(ch.clone())
+        .init(init::InitRequest { host_service_names: vec!["spire.hostservice.common.metrics.v1.Metrics".into()] })
+        .await
+        .unwrap()
+        .into_inner()
+        .plugin_service_names;
+    assert_eq!(
+        names,
+        ["spire.plugin.agent.workloadattestor.v1.WorkloadAttestor", "spire.service.common.config.v1.Config"]
+    );
+
+    // Attest before Configure.
+    let err = attest(&ch, 10_000).await.unwrap_err();
+    assert_eq!((err.code(), err.message()), (Code::FailedPrecondition, "not configured"));
+
+    // Validate: bad HCL is `valid = false` with notes, not an error.
+    let v = ConfigClient::new(ch.clone())
+        .validate(cfg::ValidateRequest {
+            core_configuration: None,
+            hcl_configuration: "\"kubelet_read_only_port\" = 1\n\"kubelet_secure_port\" = 2\n\"bogus\" = 3\n".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!v.valid);
+    assert_eq!(v.notes, ["unknown configurations detected: bogus", "cannot use both the read-only and secure port"]);
+
+    // Configure with bad HCL: InvalidArgument.
+    let err = configure(&ch, "kubelet_read_only_port = ").await.unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+    assert!(err.message().starts_with("unable to decode configuration: "), "{}", err.message());
+
+    // Configure for real, then Attest against the loopback kubelet.
+    configure(&ch, &plugin_data(kubelet.port(), node.path(), "")).await.unwrap();
+    let values = attest(&ch, 10_001).await.unwrap();
+    for want in ["ns:team", "sa:app-sa", "pod-name:app-1", "container-name:app", "unix:uid:1000"] {
+        assert!(values.contains(&want.to_owned()), "{want} not in {values:?}");
+    }
+    assert!(!values.iter().any(|v| v.starts_with("k8s:")), "k8s values are bare: SPIRE adds the block name");
+
+    // AttestReference: UNIMPLEMENTED, so SPIRE falls back to Attest.
+    let err = WorkloadAttestorClient::new(ch.clone())
+        .attest_reference(wa::AttestReferenceRequest { reference: None })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::Unimplemented);
+
+    // A PID that does not exist.
+    assert_eq!(attest(&ch, 999_999).await.unwrap_err().code(), Code::NotFound);
+
+    // Reconfigure with spiffe-id selectors.
+    configure(&ch, &plugin_data(kubelet.port(), node.path(), "\"policy\" {\n  \"spiffe_id_selectors\" = true\n}\n"))
+        .await
+        .unwrap();
+    let values = attest(&ch, 10_002).await.unwrap();
+    assert!(values.contains(&"spiffe-id:spiffe://example.org/ns/team/sa/app-sa".to_owned()), "{values:?}");
+
+    // A bad reconfiguration is refused and the previous one keeps serving.
+    let err =
+        configure(&ch, &plugin_data(kubelet.port(), node.path(), "\"policy\" {\n  \"dir\" = \"/nonexistent\"\n}\n"))
+            .await
+            .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+    assert!(attest(&ch, 10_002).await.unwrap().iter().any(|v| v.starts_with("spiffe-id:")));
+
+    // Unload: Deinit, broker closed, Shutdown; exit 0 within 2 s, socket gone.
+    InitClient::new(ch.clone()).deinit(init::DeinitRequest {}).await.unwrap();
+    drop(broker_tx);
+    drop(broker);
+    drop(stdio);
+    let asked = Instant::now();
+    GrpcControllerClient::new(ch.clone()).shutdown(Empty {}).await.unwrap();
+    let status = plugin.wait_exit(Duration::from_secs(2)).expect("the plugin exits within 2 s of Shutdown");
+    assert!(status.success(), "{status:?}");
+    assert!(asked.elapsed() < Duration::from_secs(2));
+    assert!(!plugin.socket.exists(), "socket removed");
+    let logs = plugin.check_logs();
+    assert!(logs.iter().any(|l| l["@message"] == "workload attested" && l["pid"] == 10_001), "structured pid field");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_attests_and_reconfiguration_under_load() {
+    let sockets = tempfile::tempdir().unwrap();
+    let node = tempfile::tempdir().unwrap();
+    let pods = fake_node(node.path(), 200);
+    let kubelet =
+        FakeKubelet::start(Transport::Plain, Behaviour { body: pod_list(&pods), ..Behaviour::default() }).await;
+    let mut plugin = Plugin::start("workload-attestor", "WorkloadAttestor", sockets.path());
+    let ch = plugin.channel().await;
+    configure(&ch, &plugin_data(kubelet.port(), node.path(), "")).await.unwrap();
+
+    // 200 concurrent Attest calls, each answered with its own pod.
+    let calls: Vec<_> = (0..200)
+        .map(|i| {
+            let ch = ch.clone();
+            tokio::spawn(async move { (i, attest(&ch, 10_000 + i).await) })
+        })
+        .collect();
+    for c in calls {
+        let (i, r) = c.await.unwrap();
+        let values = r.unwrap();
+        assert!(values.contains(&format!("pod-name:app-{i}")), "{values:?}");
+    }
+    assert_eq!(kubelet.requests(), 1, "one kubelet request for 200 concurrent attestations");
+
+    // Reconfigure twice while 200 more calls are in flight: every call answers, from one
+    // generation or the other.
+    let calls: Vec<_> = (0..200)
+        .map(|i| {
+            let ch = ch.clone();
+            tokio::spawn(async move { attest(&ch, 10_000 + i).await })
+        })
+        .collect();
+    configure(&ch, &plugin_data(kubelet.port(), node.path(), "\"policy\" {\n  \"spiffe_id_selectors\" = true\n}\n"))
+        .await
+        .unwrap();
+    configure(&ch, &plugin_data(kubelet.port(), node.path(), "")).await.unwrap();
+    for c in calls {
+        let values = c.await.unwrap().unwrap();
+        assert!(values.contains(&"ns:team".to_owned()));
+    }
+    GrpcControllerClient::new(ch).shutdown(Empty {}).await.unwrap();
+    assert!(plugin.wait_exit(Duration::from_secs(2)).is_some_and(|s| s.success()));
+    plugin.check_logs();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_module_that_traps_fails_the_attest() {
+    let sockets = tempfile::tempdir().unwrap();
+    let node = tempfile::tempdir().unwrap();
+    let pods = fake_node(node.path(), 1);
+    let kubelet =
+        FakeKubelet::start(Transport::Plain, Behaviour { body: pod_list(&pods), ..Behaviour::default() }).await;
+    let mut plugin = Plugin::start("workload-attestor", "WorkloadAttestor", sockets.path());
+    let ch = plugin.channel().await;
+    let panic = guest("hostile-panic");
+    let module = format!(
+        "\"module\" \"p\" {{\n  \"path\" = \"{}\"\n  \"sha256\" = \"{}\"\n}}\n",
+        panic.display(),
+        sha256(&panic)
+    );
+    configure(&ch, &plugin_data(kubelet.port(), node.path(), &module)).await.unwrap();
+    let err = attest(&ch, 10_000).await.unwrap_err();
+    assert_eq!(err.code(), Code::Internal);
+    assert_eq!(
+        err.message(),
+        "module `p` trapped: panicked: boom: hostile module refuses pid 10000 at hostile/panic/src/lib.rs:12:9"
+    );
+    // A wrong module pin is a configuration error.
+    let bad = module.replace(&sha256(&panic), &"0".repeat(64));
+    let err = configure(&ch, &plugin_data(kubelet.port(), node.path(), &bad)).await.unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+    assert!(err.message().contains("but the config pins 0000"), "{}", err.message());
+    GrpcControllerClient::new(ch).shutdown(Empty {}).await.unwrap();
+    assert!(plugin.wait_exit(Duration::from_secs(2)).is_some());
+    let logs = plugin.check_logs();
+    assert!(
+        logs.iter().any(|l| l["@level"] == "error" && l["module"] == "p"),
+        "the guest's panic is logged with its module"
+    );
+}
+
+#[test]
+fn sigterm_stops_the_plugin_and_removes_the_socket() {
+    let sockets = tempfile::tempdir().unwrap();
+    let mut plugin = Plugin::start("workload-attestor", "WorkloadAttestor", sockets.path());
+    assert!(plugin.socket.exists());
+    let pid = plugin.child.id();
+    let _ = Command::new("kill").args(["-INT", &pid.to_string()]).status();
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(plugin.child.try_wait().unwrap().is_none(), "SIGINT is ignored (a Ctrl-C meant for SPIRE)");
+    let _ = Command::new("kill").args(["-TERM", &pid.to_string()]).status();
+    assert!(plugin.wait_exit(Duration::from_secs(2)).is_some_and(|s| s.success()));
+    assert!(!plugin.socket.exists());
+}
+
+/// The example agent configuration's plugin_data, re-printed as SPIRE would hand it over,
+/// validates.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_example_agent_configuration_validates() {
+    let text =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/spire/agent.conf")).unwrap();
+    let body = hcl::parse(&text).unwrap();
+    let plugins = body.blocks().find(|b| b.identifier() == "plugins").unwrap();
+    let k8s = plugins.body().blocks().find(|b| b.identifier() == "WorkloadAttestor").unwrap();
+    assert_eq!(k8s.labels()[0].as_str(), "k8s");
+    let data = k8s.body().blocks().find(|b| b.identifier() == "plugin_data").unwrap();
+    let printed = hcl::to_string(data.body()).unwrap();
+    let sockets = tempfile::tempdir().unwrap();
+    let mut plugin = Plugin::start("workload-attestor", "WorkloadAttestor", sockets.path());
+    let ch = plugin.channel().await;
+    let v = ConfigClient::new(ch.clone())
+        .validate(cfg::ValidateRequest {
+            core_configuration: Some(cfg::CoreConfiguration { trust_domain: "example.org".into() }),
+            hcl_configuration: printed,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(v.valid, "{:?}", v.notes);
+    GrpcControllerClient::new(ch).shutdown(Empty {}).await.unwrap();
+    assert!(plugin.wait_exit(Duration::from_secs(2)).is_some());
+}
