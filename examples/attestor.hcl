@@ -72,4 +72,27 @@ policy {
 
   # In SPIRE plugin mode, also hand SPIRE one `spiffe-id:<id>` selector per allowed SPIFFE ID.
   spiffe_id_selectors = false
+
+  # Trust domains identity rules may name in @federates_with.
+  # federated_trust_domains = ["partner.example"]
+
+  # Caps on the @ttl and @jwt_ttl of identity rules.
+  # max_ttl     = "24h"
+  # max_jwt_ttl = "15m"
+
+  # Plugin mode: how often the policy directory and module files are checked for changes
+  # (SIGHUP checks at once). A changed set is swapped in only if it loads cleanly.
+  reload_interval = "5s"
+
+  # A candidate policy set evaluated beside the live one; only differences are logged.
+  # shadow_dir = "/etc/attestor/policies-next"
+}
+
+audit {
+  # One JSON line per attestation. Without a path, records go to the log (target
+  # attestor::audit, level info).
+  # path = "/var/log/attestor/audit.jsonl"
+
+  # Full facts in every record, pod annotations included (they can hold secrets).
+  debug = false
 }

@@ -303,3 +303,63 @@ fn many_threads_share_few_slots() {
         h.join().expect("thread");
     }
 }
+
+/// A running attestor picks up changed policies, and refuses a module file that no longer
+/// matches its pin, keeping the modules it has.
+#[test]
+fn reload_swaps_policies_and_refuses_a_module_that_broke_its_pin() {
+    use attestor::config::Config;
+    use attestor::facts::kubernetes::SourceMode;
+    use attestor::generation::Reloaded;
+    use attestor::pipeline::{Attestor, SetupError};
+
+    let dir = tempfile::tempdir().unwrap();
+    let module = dir.path().join("team.wasm");
+    std::fs::copy(guest("team-owner"), &module).unwrap();
+    let policies = dir.path().join("policies");
+    std::fs::create_dir(&policies).unwrap();
+    let rule = |path: &str| {
+        format!(
+            "@id(\"uid\")\n@spiffe_id(\"spiffe://{{trust_domain}}/{path}/{{unix.uid}}\")\npermit (principal, action == Attest::Action::\"propose\", resource);\n"
+        )
+    };
+    std::fs::write(policies.join("ids.cedar"), rule("v1")).unwrap();
+    let config = Config::parse(
+        &format!(
+            "module \"team\" {{\n path = \"team.wasm\"\n sha256 = \"{}\"\n config = \"default = platform\"\n}}\npolicy {{\n dir = \"policies\"\n}}\n",
+            sha256(&module)
+        ),
+        dir.path(),
+    )
+    .unwrap();
+    let a = Attestor::new(&config, runtime(), "/proc", SourceMode::Disabled).unwrap();
+    let id = |a: &Attestor| a.enrich_and_decide(workload()).unwrap().decision.issued[0].id.to_string();
+    assert_eq!(id(&a), "spiffe://example.org/v1/1000");
+    assert_eq!(a.reload(false).unwrap(), Reloaded::Unchanged);
+
+    std::fs::write(policies.join("ids.cedar"), rule("v2")).unwrap();
+    let before = a.policies().generation().to_owned();
+    match a.reload(false).unwrap() {
+        Reloaded::Swapped { from, to } => assert!(from == before && to != before),
+        Reloaded::Unchanged => panic!("a changed policy file must swap"),
+    }
+    assert_eq!(id(&a), "spiffe://example.org/v2/1000");
+
+    // Someone replaces the module file: the new generation is refused, naming both digests,
+    // and the loaded module keeps running.
+    std::fs::copy(guest("exe-allowlist"), &module).unwrap();
+    std::fs::write(policies.join("ids.cedar"), rule("v3")).unwrap();
+    let err = a.reload(false).unwrap_err();
+    assert!(matches!(err, SetupError::Module(_)), "{err}");
+    assert!(err.to_string().contains(&sha256(&module)), "{err}");
+    assert_eq!(id(&a), "spiffe://example.org/v2/1000", "nothing of a refused generation is used");
+    let run = a.enrich_and_decide(workload()).unwrap();
+    assert_eq!(run.modules[0].name, "team");
+    assert!(run.modules[0].error.is_none());
+    // Refused once; the same files are not rebuilt again until something changes.
+    assert_eq!(a.reload(false).unwrap(), Reloaded::Unchanged);
+    // Restoring the pinned file lets the waiting policy change through.
+    std::fs::copy(guest("team-owner"), &module).unwrap();
+    assert!(matches!(a.reload(true).unwrap(), Reloaded::Swapped { .. }));
+    assert_eq!(id(&a), "spiffe://example.org/v3/1000");
+}

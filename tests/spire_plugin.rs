@@ -284,7 +284,7 @@ async fn a_module_that_traps_fails_the_attest() {
 }
 
 #[test]
-fn sigterm_stops_the_plugin_and_removes_the_socket() {
+fn sigterm_stops_the_plugin_sigint_and_sighup_do_not() {
     let sockets = tempfile::tempdir().unwrap();
     let mut plugin = Plugin::start("workload-attestor", "WorkloadAttestor", sockets.path());
     assert!(plugin.socket.exists());
@@ -292,6 +292,9 @@ fn sigterm_stops_the_plugin_and_removes_the_socket() {
     let _ = Command::new("kill").args(["-INT", &pid.to_string()]).status();
     std::thread::sleep(Duration::from_millis(200));
     assert!(plugin.child.try_wait().unwrap().is_none(), "SIGINT is ignored (a Ctrl-C meant for SPIRE)");
+    let _ = Command::new("kill").args(["-HUP", &pid.to_string()]).status();
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(plugin.child.try_wait().unwrap().is_none(), "SIGHUP before any configuration does not kill the plugin");
     let _ = Command::new("kill").args(["-TERM", &pid.to_string()]).status();
     assert!(plugin.wait_exit(Duration::from_secs(2)).is_some_and(|s| s.success()));
     assert!(!plugin.socket.exists());
@@ -323,4 +326,110 @@ async fn the_example_agent_configuration_validates() {
     assert!(v.valid, "{:?}", v.notes);
     GrpcControllerClient::new(ch).shutdown(Empty {}).await.unwrap();
     assert!(plugin.wait_exit(Duration::from_secs(2)).is_some());
+}
+
+fn rule(version: &str) -> String {
+    format!(
+        "@id(\"by-namespace\")\n@spiffe_id(\"spiffe://{{trust_domain}}/{version}/{{k8s.namespace}}\")\npermit (principal, action == Attest::Action::\"propose\", resource)\nwhen {{ principal has k8s }};\n"
+    )
+}
+
+/// Attest until the answer holds `want` (a reload is asynchronous), or give up after `limit`.
+async fn attest_until(ch: &Channel, pid: i32, want: &str, limit: Duration) -> Vec<String> {
+    let start = Instant::now();
+    loop {
+        let values = attest(ch, pid).await.unwrap();
+        if values.iter().any(|v| v == want) || start.elapsed() > limit {
+            return values;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Log lines whose message contains `needle`.
+fn logged(plugin: &Plugin, needle: &str) -> Vec<String> {
+    plugin.stderr.lock().unwrap().iter().filter(|l| l.contains(needle)).cloned().collect()
+}
+
+async fn wait_logged(plugin: &Plugin, needle: &str, limit: Duration) -> Vec<String> {
+    let start = Instant::now();
+    while logged(plugin, needle).is_empty() && start.elapsed() < limit {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    logged(plugin, needle)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn policies_reload_on_change_and_sighup_and_a_bad_generation_is_refused() {
+    let sockets = tempfile::tempdir().unwrap();
+    let node = tempfile::tempdir().unwrap();
+    let live = tempfile::tempdir().unwrap();
+    let shadow = tempfile::tempdir().unwrap();
+    let pods = fake_node(node.path(), 1);
+    let kubelet =
+        FakeKubelet::start(Transport::Plain, Behaviour { body: pod_list(&pods), ..Behaviour::default() }).await;
+    std::fs::write(live.path().join("rules.cedar"), rule("v1")).unwrap();
+    std::fs::write(shadow.path().join("rules.cedar"), rule("candidate")).unwrap();
+    let mut plugin = Plugin::start("workload-attestor", "WorkloadAttestor", sockets.path());
+    let ch = plugin.channel().await;
+    let policy = |interval: &str| {
+        format!(
+            "\"policy\" {{\n  \"dir\" = \"{}\"\n  \"shadow_dir\" = \"{}\"\n  \"spiffe_id_selectors\" = true\n  \"reload_interval\" = \"{interval}\"\n}}\n",
+            live.path().display(),
+            shadow.path().display()
+        )
+    };
+    configure(&ch, &plugin_data(kubelet.port(), node.path(), &policy("100ms"))).await.unwrap();
+    let v1 = "spiffe-id:spiffe://example.org/v1/team";
+    assert!(attest(&ch, 10_000).await.unwrap().contains(&v1.to_owned()));
+
+    // The shadow set decides differently: logged, never answered.
+    let diff = wait_logged(&plugin, "shadow policies decide differently", Duration::from_secs(10)).await;
+    assert!(
+        diff.iter().any(|l| l.contains("spiffe://example.org/candidate/team: issued by shadow, not live")),
+        "{diff:?}"
+    );
+    // Every attestation left an audit record in the log, with the generation hash.
+    let audit = logged(&plugin, "policy_generation");
+    assert!(!audit.is_empty() && audit[0].contains("sha256:"), "{audit:?}");
+
+    // A change on disk is picked up without a Configure.
+    std::fs::write(live.path().join("rules.cedar"), rule("v2")).unwrap();
+    let v2 = "spiffe-id:spiffe://example.org/v2/team";
+    let values = attest_until(&ch, 10_000, v2, Duration::from_secs(20)).await;
+    assert!(values.contains(&v2.to_owned()), "{values:?}");
+    assert!(!values.contains(&v1.to_owned()), "one generation at a time: {values:?}");
+    assert!(
+        !wait_logged(&plugin, "new policy and module generation in force", Duration::from_secs(5)).await.is_empty()
+    );
+
+    // A broken file: refused once, logged once, and the old generation keeps answering.
+    std::fs::write(live.path().join("broken.cedar"), "@id(\"x\") permit (principal,").unwrap();
+    let refused = wait_logged(&plugin, "new generation refused", Duration::from_secs(20)).await;
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert!(refused[0].contains("broken.cedar:1"), "the log names the file and line: {refused:?}");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        logged(&plugin, "new generation refused").len(),
+        1,
+        "the same bad files are not re-logged every interval"
+    );
+    assert!(attest(&ch, 10_000).await.unwrap().contains(&v2.to_owned()));
+    std::fs::remove_file(live.path().join("broken.cedar")).unwrap();
+
+    // SIGHUP reloads at once, even with a long interval; the plugin survives the signal.
+    configure(&ch, &plugin_data(kubelet.port(), node.path(), &policy("1h"))).await.unwrap();
+    std::fs::write(live.path().join("rules.cedar"), rule("v3")).unwrap();
+    let v3 = "spiffe-id:spiffe://example.org/v3/team";
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(attest(&ch, 10_000).await.unwrap().contains(&v2.to_owned()), "an hour has not passed");
+    let status = Command::new("kill").args(["-HUP", &plugin.child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let values = attest_until(&ch, 10_000, v3, Duration::from_secs(20)).await;
+    assert!(values.contains(&v3.to_owned()), "{values:?}");
+    assert!(!logged(&plugin, "SIGHUP: reloading").is_empty());
+
+    GrpcControllerClient::new(ch).shutdown(Empty {}).await.unwrap();
+    assert!(plugin.wait_exit(Duration::from_secs(2)).is_some_and(|s| s.success()));
+    plugin.check_logs();
 }

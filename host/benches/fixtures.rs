@@ -69,6 +69,7 @@ pub fn pod_workload() -> Workload {
             image: ImageRef {
                 name: "registry.example.com/ledger:1.2".into(),
                 id: "registry.example.com/ledger@sha256:9f86".into(),
+                sigstore: None,
             },
             init: false,
         }),

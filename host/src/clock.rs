@@ -35,9 +35,73 @@ pub fn rfc3339_micros(t: SystemTime) -> String {
     format!("{base}.{micros:06}Z")
 }
 
+/// Days since 1970-01-01 of a civil date (the inverse of `civil`).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = if m > 2 { m - 3 } else { m + 9 };
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// Parse `YYYY-MM-DDThh:mm:ssZ` (UTC, whole seconds, at or after 1970), the form fixtures and
+/// records use. Anything else is `None`.
+pub fn parse_rfc3339_seconds(s: &str) -> Option<SystemTime> {
+    let b = s.as_bytes();
+    if b.len() != 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' || b[16] != b':' || b[19] != b'Z'
+    {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<i64> {
+        let part = s.get(r)?;
+        if part.bytes().all(|c| c.is_ascii_digit()) { part.parse().ok() } else { None }
+    };
+    let (y, mo, d, h, mi, sec) = (num(0..4)?, num(5..7)?, num(8..10)?, num(11..13)?, num(14..16)?, num(17..19)?);
+    let month_days = [
+        31,
+        if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 { 29 } else { 28 },
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ];
+    let valid_day =
+        usize::try_from(mo - 1).ok().and_then(|i| month_days.get(i)).is_some_and(|&max| (1..=max).contains(&d));
+    if !valid_day || h > 23 || mi > 59 || sec > 59 {
+        return None;
+    }
+    let secs = days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + sec;
+    Some(UNIX_EPOCH + std::time::Duration::from_secs(u64::try_from(secs).ok()?))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parses_what_it_prints() {
+        for secs in [0_u64, 951_782_400, 1_795_427_999, 4_102_444_800] {
+            let t = UNIX_EPOCH + Duration::from_secs(secs);
+            assert_eq!(parse_rfc3339_seconds(&rfc3339_seconds(t)), Some(t));
+        }
+        for bad in [
+            "2026-02-30T00:00:00Z",
+            "2026-03-01T12:00:00",
+            "2026-03-01 12:00:00Z",
+            "1969-12-31T23:59:59Z",
+            "2026-3-01T12:00:00Z",
+        ] {
+            assert_eq!(parse_rfc3339_seconds(bad), None, "{bad}");
+        }
+    }
     use std::time::Duration;
 
     #[test]

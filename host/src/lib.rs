@@ -17,12 +17,15 @@
 //! See `ARCHITECTURE.md` at the repository root for the code map and each module's invariant.
 
 pub mod attestation;
+pub mod audit;
 pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod facts;
+pub mod generation;
 pub mod pipeline;
 pub mod policy;
+pub mod reload;
 pub mod sandbox;
 pub mod selector;
 pub mod spiffe_id;

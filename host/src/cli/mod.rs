@@ -2,6 +2,7 @@
 
 mod attest;
 mod module;
+mod policy;
 mod text;
 
 use std::path::PathBuf;
@@ -26,6 +27,9 @@ pub enum Command {
     /// Wasm module tooling: inspect, run and benchmark a component.
     #[command(subcommand)]
     Module(module::ModuleCommand),
+    /// Policy authoring: check, format, test, explain, link templates.
+    #[command(subcommand)]
+    Policy(policy::PolicyCommand),
     /// Run as a SPIRE external plugin (launched by SPIRE: `plugin_cmd`, role in `plugin_args`).
     Plugin {
         /// The plugin role.
@@ -64,6 +68,7 @@ pub fn main() -> ExitCode {
         Command::Plugin { .. } => Ok(ExitCode::FAILURE),
         Command::Attest(args) => attest::run(args),
         Command::Module(cmd) => module::run(cmd),
+        Command::Policy(cmd) => policy::run(cmd),
     };
     match result {
         Ok(code) => code,

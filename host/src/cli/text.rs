@@ -25,7 +25,7 @@ pub(super) fn attestation(a: &Attestation) -> String {
     for id in &d.issued {
         let _ = writeln!(s, "  {}  [{}]", id.id, id.policies.join(", "));
     }
-    let not_issued: Vec<_> = d.candidates.iter().filter(|c| c.decision != "issued").collect();
+    let not_issued: Vec<_> = d.candidates.iter().filter(|c| c.decision != crate::policy::Fate::Allow).collect();
     if !not_issued.is_empty() {
         let _ = writeln!(s, "\nNot issued:");
         for c in not_issued {
@@ -34,7 +34,7 @@ pub(super) fn attestation(a: &Attestation) -> String {
                 .why
                 .clone()
                 .or_else(|| (!c.determining.is_empty()).then(|| format!("denied by {}", c.determining.join(", "))));
-            let _ = writeln!(s, "  {}{id}: {} ({})", c.rule, c.decision, why.unwrap_or_default());
+            let _ = writeln!(s, "  {}{id}: {} ({})", c.rule, c.decision.as_str(), why.unwrap_or_default());
         }
     }
     let _ = writeln!(s, "\nSelectors ({} of {} emitted):", d.selectors.emitted, d.selectors.gathered);

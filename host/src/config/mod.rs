@@ -15,6 +15,7 @@ use std::time::Duration;
 pub use duration::parse_go_duration;
 pub use error::ConfigError;
 
+use crate::audit::AuditSettings;
 use crate::facts::UnixConfig;
 use crate::facts::kubernetes::KubernetesSettings;
 use crate::policy::PolicySettings;
@@ -49,6 +50,8 @@ pub struct Config {
     pub kubernetes: KubernetesSettings,
     /// Where `<pid>/…` files are read (`/proc`; a host's `/proc` mounted elsewhere in a container).
     pub proc_root: PathBuf,
+    /// Where audit records go.
+    pub audit: AuditSettings,
 }
 
 impl Config {
@@ -124,6 +127,32 @@ impl Config {
             policy.dir = t.string("dir")?.map(|d| resolve(base, &d));
             policy.cluster = t.string("cluster")?;
             policy.spiffe_id_selectors = t.bool("spiffe_id_selectors")?.unwrap_or(false);
+            policy.shadow_dir = t.string("shadow_dir")?.map(|d| resolve(base, &d));
+            for td in t.strings("federated_trust_domains")?.unwrap_or_default() {
+                let td = TrustDomain::new(td)
+                    .map_err(|e| ConfigError::invalid(t.key("federated_trust_domains"), e.to_string()))?;
+                policy.federated_trust_domains.push(td);
+            }
+            let positive = |t: &mut Table, key: &str| -> Result<Option<Duration>, ConfigError> {
+                let Some(v) = t.string(key)? else { return Ok(None) };
+                let nanos = parse_go_duration(&v).map_err(|e| ConfigError::invalid(t.key(key), e))?;
+                if nanos <= 0 {
+                    return Err(ConfigError::invalid(t.key(key), format!("must be positive, got {v:?}")));
+                }
+                Ok(Some(Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))))
+            };
+            policy.max_ttl = positive(&mut t, "max_ttl")?;
+            policy.max_jwt_ttl = positive(&mut t, "max_jwt_ttl")?;
+            if let Some(d) = positive(&mut t, "reload_interval")? {
+                policy.reload_interval = d;
+            }
+            t.finish(&mut unknown);
+        }
+
+        let mut audit = AuditSettings::default();
+        if let Some(mut t) = top.block("audit")? {
+            audit.path = t.string("path")?.map(|p| resolve(base, &p));
+            audit.debug = t.bool("debug")?.unwrap_or(false);
             t.finish(&mut unknown);
         }
 
@@ -141,7 +170,7 @@ impl Config {
             all.push(ConfigError::UnknownKeys(unknown));
         }
         match all.len() {
-            0 => Ok(Self { trust_domain, unix, sandbox, modules, policy, kubernetes, proc_root }),
+            0 => Ok(Self { trust_domain, unix, sandbox, modules, policy, kubernetes, proc_root, audit }),
             1 => Err(all.remove(0)),
             _ => Err(ConfigError::Problems(all)),
         }
@@ -234,6 +263,51 @@ mod tests {
         let c = Config::parse(include_str!("../../../examples/attestor.hcl"), Path::new("/etc/attestor")).unwrap();
         assert_eq!(c.unix, UnixConfig::default());
         assert_eq!(c.sandbox, RuntimeSettings::default());
+        assert_eq!(c.policy, PolicySettings::default());
+        assert_eq!(c.audit, AuditSettings::default());
+    }
+
+    #[test]
+    fn policy_and_audit_keys() {
+        let text = r#"
+            policy {
+              dir = "p"
+              shadow_dir = "next"
+              federated_trust_domains = ["partner.example", "other.example"]
+              max_ttl = "1h"
+              max_jwt_ttl = "5m"
+              reload_interval = "250ms"
+            }
+            audit {
+              path = "audit.jsonl"
+              debug = true
+            }
+        "#;
+        let c = Config::parse(text, Path::new("/cfg")).unwrap();
+        assert_eq!(c.policy.dir.as_deref(), Some(Path::new("/cfg/p")));
+        assert_eq!(c.policy.shadow_dir.as_deref(), Some(Path::new("/cfg/next")));
+        let tds: Vec<&str> = c.policy.federated_trust_domains.iter().map(TrustDomain::as_str).collect();
+        assert_eq!(tds, ["partner.example", "other.example"]);
+        assert_eq!(c.policy.max_ttl, Some(Duration::from_secs(3600)));
+        assert_eq!(c.policy.max_jwt_ttl, Some(Duration::from_secs(300)));
+        assert_eq!(c.policy.reload_interval, Duration::from_millis(250));
+        assert_eq!(c.audit.path.as_deref(), Some(Path::new("/cfg/audit.jsonl")));
+        assert!(c.audit.debug);
+
+        let cases = [
+            (
+                "policy { reload_interval = \"0s\" }",
+                "config key `policy.reload_interval`: must be positive, got \"0s\"",
+            ),
+            ("policy { max_ttl = \"soon\" }", "config key `policy.max_ttl`: "),
+            ("policy { federated_trust_domains = [\"Bad TD\"] }", "config key `policy.federated_trust_domains`: "),
+            ("audit { pth = \"x\" }", "unknown configurations detected: audit.pth"),
+            ("audit { debug = \"yes\" }", "config key `audit.debug`: "),
+        ];
+        for (text, want) in cases {
+            let err = Config::parse(text, Path::new(".")).unwrap_err().to_string();
+            assert!(err.starts_with(want), "{text:?}: got {err:?}, want prefix {want:?}");
+        }
     }
 
     #[test]

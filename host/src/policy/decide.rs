@@ -6,7 +6,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use cedar_policy::{Context, Decision as CedarDecision, Entities, EntityUid, Request};
 
-use super::decision::{Candidate, Decision, IssuedId, SelectorReport, Suppressed, Verdict};
+use super::decision::{Candidate, Decision, Fate, IssuedId, SelectorReport, Suppressed, Verdict};
 use super::entities::{self, Subject};
 use super::error::DecideError;
 use super::template::{RenderEnv, ValueRule};
@@ -37,8 +37,22 @@ struct Ask<'a> {
 /// A rendered identity rule, before Cedar says whether it matched.
 struct Rendered {
     rule: usize,
-    id: Result<SpiffeId, String>,
+    /// The ID and its DNS names, or why they could not be rendered.
+    id: Result<(SpiffeId, Vec<String>), String>,
     hint: Option<String>,
+}
+
+/// An RFC 1123 subdomain, lower case, as Kubernetes and X.509 SANs expect.
+fn is_dns_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 253
+        && s.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        })
 }
 
 impl Policies {
@@ -81,14 +95,23 @@ impl Policies {
             .filter(|(_, r)| propose_set.policy(&r.policy_id).is_some())
             .map(|(i, r)| Rendered {
                 rule: i,
-                id: self.render_id(r, &env),
+                id: self.render_id(r, &env).and_then(|id| Ok((id, render_dns(r, &env)?))),
                 hint: r.hint.as_ref().and_then(|h| h.render(&env, ValueRule::Text).ok()),
             })
             .collect();
         let mut all = subject.entities.clone();
+        let mut prefixes_used = BTreeSet::new();
         for (n, r) in rendered.iter().enumerate() {
-            if let Ok(id) = &r.id {
-                all.push(entities::candidate(&self.types, n, id, &self.rules[r.rule].id)?);
+            if let Ok((id, _)) = &r.id {
+                // Prefix ownership: the longest registered prefix, matched segment by segment
+                // (string work Cedar cannot do), goes on the candidate for guards to check.
+                let prefix = self.prefixes.longest(id.path());
+                if let Some((p, owners)) = prefix
+                    && prefixes_used.insert(p)
+                {
+                    all.push(entities::id_prefix(&self.types, p, owners)?);
+                }
+                all.push(entities::candidate(&self.types, n, id, &self.rules[r.rule].id, prefix.map(|(p, _)| p))?);
             }
         }
         let schema = self.strict_runtime_checks.then_some(&self.schema);
@@ -97,7 +120,10 @@ impl Policies {
         let mut errors = Vec::new();
 
         // Gate: a deny (or an error) refuses everything.
-        let gate = verdict(self.ask(Pass::Attest, &ask, self.types.attest.clone(), subject.trust_domain.clone())?);
+        let gate = verdict(
+            self.ask(Pass::Attest, &ask, self.types.attest.clone(), subject.trust_domain.clone())?,
+            &self.metas,
+        );
         if !gate.allowed() {
             errors.extend(gate.errors.iter().cloned());
             return Ok(Decision {
@@ -126,21 +152,23 @@ impl Policies {
             }
             let mut c = Candidate {
                 rule: rule.id.clone(),
-                spiffe_id: r.id.as_ref().ok().cloned(),
+                spiffe_id: r.id.as_ref().ok().map(|(id, _)| id.clone()),
                 hint: r.hint.clone(),
                 fallback: rule.fallback,
-                decision: "not_rendered",
+                decision: Fate::NotRendered,
                 determining: Vec::new(),
                 reasons: Vec::new(),
                 why: r.id.as_ref().err().cloned(),
+                dns_names: r.id.as_ref().map(|(_, d)| d.clone()).unwrap_or_default(),
                 priority: rule.priority,
+                rule_index: r.rule,
             };
             if c.spiffe_id.is_some() {
                 let a = self.ask(Pass::Issue, &ask, self.types.issue.clone(), self.types.candidate_uid(n))?;
                 if a.allow && a.errors.is_empty() {
-                    c.decision = "issued";
+                    c.decision = Fate::Allow;
                 } else {
-                    c.decision = "denied";
+                    c.decision = Fate::Deny;
                     c.reasons = a.determining.iter().filter_map(|id| self.metas.get(id)?.reason.clone()).collect();
                     c.determining = a.determining;
                     if !a.errors.is_empty() {
@@ -151,7 +179,7 @@ impl Policies {
             }
             candidates.push(c);
         }
-        let issued = order_and_trim(&mut candidates);
+        let issued = order_and_trim(&mut candidates, &self.rules);
 
         // Emit: which selectors leave the host.
         let (emitted, suppressed) = self.emit(&ask, &workload.selectors, &mut errors)?;
@@ -297,17 +325,32 @@ impl Policies {
     }
 }
 
+/// DNS names of a rule, each a valid lower-case DNS name, or why not.
+fn render_dns(rule: &super::IdentityRule, env: &RenderEnv<'_>) -> Result<Vec<String>, String> {
+    rule.dns
+        .iter()
+        .map(|t| {
+            let name = t.render(env, ValueRule::Text).map_err(|e| e.to_string())?;
+            if is_dns_name(&name) {
+                Ok(name)
+            } else {
+                Err(format!("render failed: DNS name {name:?} is not a valid lower-case DNS name"))
+            }
+        })
+        .collect()
+}
+
 /// Fallbacks only when nothing else was issued; then priority (higher first), then rule id;
 /// merge rules that rendered the same ID; cap the count.
-fn order_and_trim(candidates: &mut [Candidate]) -> Vec<IssuedId> {
-    let any_primary = candidates.iter().any(|c| c.decision == "issued" && !c.fallback);
+fn order_and_trim(candidates: &mut [Candidate], rules: &[super::IdentityRule]) -> Vec<IssuedId> {
+    let any_primary = candidates.iter().any(|c| c.decision == Fate::Allow && !c.fallback);
     if any_primary {
-        for c in candidates.iter_mut().filter(|c| c.decision == "issued" && c.fallback) {
-            c.decision = "dropped";
+        for c in candidates.iter_mut().filter(|c| c.decision == Fate::Allow && c.fallback) {
+            c.decision = Fate::Dropped;
             c.why = Some("fallback rule, and a non-fallback identity was issued".into());
         }
     }
-    let mut order: Vec<usize> = (0..candidates.len()).filter(|&i| candidates[i].decision == "issued").collect();
+    let mut order: Vec<usize> = (0..candidates.len()).filter(|&i| candidates[i].decision == Fate::Allow).collect();
     order.sort_by(|&a, &b| {
         candidates[b].priority.cmp(&candidates[a].priority).then_with(|| candidates[a].rule.cmp(&candidates[b].rule))
     });
@@ -315,23 +358,51 @@ fn order_and_trim(candidates: &mut [Candidate]) -> Vec<IssuedId> {
     for i in order {
         let c = &mut candidates[i];
         let Some(id) = c.spiffe_id.clone() else { continue };
+        let rule = &rules[c.rule_index];
         if let Some(existing) = issued.iter_mut().find(|x| x.id == id) {
+            // Several rules, one ID: the SVID carries what all of them ask for (every DNS name
+            // and federation, the shortest TTL); the hint of the first rule stays.
             existing.policies.push(c.rule.clone());
+            for d in &c.dns_names {
+                if !existing.dns_names.contains(d) {
+                    existing.dns_names.push(d.clone());
+                }
+            }
+            for td in &rule.federates_with {
+                if !existing.federates_with.contains(td) {
+                    existing.federates_with.push(td.clone());
+                }
+            }
+            let shorter = |a: Option<u64>, b: Option<u64>| match (a, b) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            existing.ttl_seconds = shorter(existing.ttl_seconds, rule.ttl.map(|d| d.as_secs()));
+            existing.jwt_ttl_seconds = shorter(existing.jwt_ttl_seconds, rule.jwt_ttl.map(|d| d.as_secs()));
             continue;
         }
         if issued.len() >= MAX_ISSUED {
-            c.decision = "dropped";
+            c.decision = Fate::Dropped;
             c.why = Some(format!("over the cap of {MAX_ISSUED} identities per workload"));
             continue;
         }
-        issued.push(IssuedId { id, policies: vec![c.rule.clone()], hint: c.hint.clone() });
+        issued.push(IssuedId {
+            id,
+            policies: vec![c.rule.clone()],
+            hint: c.hint.clone(),
+            dns_names: c.dns_names.clone(),
+            ttl_seconds: rule.ttl.map(|d| d.as_secs()),
+            jwt_ttl_seconds: rule.jwt_ttl.map(|d| d.as_secs()),
+            federates_with: rule.federates_with.clone(),
+        });
     }
     issued
 }
 
-fn verdict(a: Answer) -> Verdict {
+fn verdict(a: Answer, metas: &std::collections::BTreeMap<String, super::PolicyMeta>) -> Verdict {
     let allow = a.allow && a.errors.is_empty();
-    Verdict { decision: if allow { "allow" } else { "deny" }, determining: a.determining, errors: a.errors }
+    let reasons = a.determining.iter().filter_map(|id| metas.get(id)?.reason.clone()).collect();
+    Verdict { decision: if allow { "allow" } else { "deny" }, determining: a.determining, reasons, errors: a.errors }
 }
 
 fn elapsed_us(since: Instant) -> u64 {

@@ -13,6 +13,9 @@ pub struct Verdict {
     /// Ids of the determining policies (host baselines excluded), sorted.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub determining: Vec<String>,
+    /// The `@reason` of each determining policy that has one.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub reasons: Vec<String>,
     /// Evaluation errors; any error in a gate or guard pass is a deny.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<String>,
@@ -22,6 +25,32 @@ impl Verdict {
     /// Whether the answer was allow.
     pub fn allowed(&self) -> bool {
         self.decision == "allow"
+    }
+}
+
+/// The fate of one candidate, as the audit record spells it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Fate {
+    /// Rendered, and every guard allowed it: the workload holds this ID.
+    Allow,
+    /// Rendered, and a guard (or an evaluation error) denied it.
+    Deny,
+    /// Allowed, but left out: a fallback beside a primary identity, or over the cap.
+    Dropped,
+    /// The rule matched but its templates could not be rendered for this workload.
+    NotRendered,
+}
+
+impl Fate {
+    /// The record's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Allow => "allow",
+            Self::Deny => "deny",
+            Self::Dropped => "dropped",
+            Self::NotRendered => "not_rendered",
+        }
     }
 }
 
@@ -39,8 +68,8 @@ pub struct Candidate {
     /// Whether the rule is a fallback.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub fallback: bool,
-    /// `issued`, `denied`, `dropped` or `not_rendered`.
-    pub decision: &'static str,
+    /// What happened to it.
+    pub decision: Fate,
     /// Determining policies of the issue pass (the guards that denied it).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub determining: Vec<String>,
@@ -50,11 +79,16 @@ pub struct Candidate {
     /// Why it was not rendered, or dropped, or which error denied it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub why: Option<String>,
+    /// Rendered DNS names.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub dns_names: Vec<String>,
     #[serde(skip)]
     pub(crate) priority: i64,
+    #[serde(skip)]
+    pub(crate) rule_index: usize,
 }
 
-/// A SPIFFE ID the workload may hold.
+/// A SPIFFE ID the workload may hold, and what its SVIDs should carry.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct IssuedId {
     /// The ID.
@@ -64,6 +98,18 @@ pub struct IssuedId {
     /// The Workload API hint.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hint: Option<String>,
+    /// DNS SANs (`@dns`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub dns_names: Vec<String>,
+    /// X.509-SVID TTL in seconds (`@ttl`, capped).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ttl_seconds: Option<u64>,
+    /// JWT-SVID TTL in seconds (`@jwt_ttl`, capped).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jwt_ttl_seconds: Option<u64>,
+    /// Trust domains to federate with (`@federates_with`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub federates_with: Vec<crate::TrustDomain>,
 }
 
 /// A selector kept on the host.

@@ -21,6 +21,7 @@ pub(crate) struct Types {
     node: EntityTypeName,
     annotations: EntityTypeName,
     image: EntityTypeName,
+    id_prefix: EntityTypeName,
     trust_domain: EntityTypeName,
     spiffe_id: EntityTypeName,
     selector: EntityTypeName,
@@ -45,6 +46,7 @@ impl Types {
             node: t("Node")?,
             annotations: t("Annotations")?,
             image: t("Image")?,
+            id_prefix: t("IdPrefix")?,
             trust_domain: t("TrustDomain")?,
             spiffe_id: t("SpiffeId")?,
             selector: t("Selector")?,
@@ -186,6 +188,17 @@ pub(crate) fn subject(w: &Workload, td: &TrustDomain, t: &Types) -> Result<Subje
             if let Some(d) = digest(&c.image.id).or_else(|| digest(&c.image.name)) {
                 image_attrs.push(("digest".to_owned(), s(d)));
             }
+            if let Some(sig) = &c.image.sigstore {
+                let strings = |v: &[String]| Expr::new_set(v.iter().map(|x| s(x)));
+                let record = Expr::new_record([
+                    ("verified".to_owned(), Expr::new_bool(sig.verified)),
+                    ("satisfiedPolicies".to_owned(), strings(&sig.satisfied_policies)),
+                    ("signerIdentities".to_owned(), strings(&sig.signer_identities)),
+                    ("predicateTypes".to_owned(), strings(&sig.predicate_types)),
+                ])
+                .map_err(err)?;
+                image_attrs.push(("sigstore".to_owned(), record));
+            }
             entities.push(Entity::new_with_tags(image.clone(), image_attrs, [], []).map_err(err)?);
             k8s.push(("image".to_owned(), Expr::new_entity_uid(image)));
         }
@@ -218,13 +231,28 @@ pub(crate) fn context(now: SystemTime, td: &TrustDomain, agent_node: &str) -> Re
     .map_err(err)
 }
 
-/// A candidate SPIFFE ID as an entity.
-pub(crate) fn candidate(t: &Types, n: usize, id: &SpiffeId, rule: &str) -> Result<Entity, DecideError> {
+/// A registered ID prefix and the namespaces that own it.
+pub(crate) fn id_prefix(t: &Types, prefix: &str, owners: &[String]) -> Result<Entity, DecideError> {
+    let owners = Expr::new_set(owners.iter().map(|ns| Expr::new_entity_uid(Types::uid(&t.namespace, ns))));
+    Entity::new_with_tags(Types::uid(&t.id_prefix, prefix), [("owners".to_owned(), owners)], [], []).map_err(err)
+}
+
+/// A candidate SPIFFE ID as an entity; `prefix` is its longest registered prefix.
+pub(crate) fn candidate(
+    t: &Types,
+    n: usize,
+    id: &SpiffeId,
+    rule: &str,
+    prefix: Option<&str>,
+) -> Result<Entity, DecideError> {
     let mut attrs = vec![
         ("trustDomain".to_owned(), s(id.trust_domain().as_str())),
         ("path".to_owned(), s(id.path())),
         ("rule".to_owned(), s(rule)),
     ];
+    if let Some(p) = prefix {
+        attrs.push(("prefix".to_owned(), Expr::new_entity_uid(Types::uid(&t.id_prefix, p))));
+    }
     let segs: Vec<&str> = id.segments().collect();
     if let ["ns", ns, "sa", sa] = segs.as_slice() {
         attrs.push(("ns".to_owned(), s(ns)));

@@ -5,14 +5,16 @@ use std::collections::{BTreeMap, HashMap};
 use std::str::FromStr;
 
 use cedar_policy::{
-    ActionConstraint, Effect, Policy, PolicyId, PolicySet, PrincipalConstraint, Schema, ValidationMode, Validator,
+    ActionConstraint, Effect, Policy, PolicyId, PolicySet, PrincipalConstraint, Schema, Template, ValidationMode,
+    Validator,
 };
 use miette::Diagnostic;
 
 use super::Pass;
+use super::data::{self, PrefixTable};
 use super::error::{Location, PolicyError};
 use super::rules::{self, IdentityRule};
-use super::slice::Slice;
+use super::slice::{Slice, SliceItem};
 use super::source::PolicyFile;
 
 /// The schema every policy is validated against.
@@ -26,11 +28,24 @@ const BASELINE: &str = r#"
 @id("baseline-emit") permit (principal, action == Attest::Action::"emit", resource);
 "#;
 
+/// How a policy came to be.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PolicyKind {
+    /// Written in a `.cedar` file.
+    Static,
+    /// A template in a `.cedar` file (decides nothing until linked).
+    Template,
+    /// A template linked to entities in a links file.
+    Link,
+}
+
 /// Everything known about one loaded policy.
 #[derive(Clone, Debug)]
 pub struct PolicyMeta {
     /// Its id.
     pub id: String,
+    /// Static, template or link.
+    pub kind: PolicyKind,
     /// Where it is.
     pub at: Location,
     /// `permit` or `forbid`.
@@ -52,6 +67,17 @@ pub(crate) struct Loaded {
     pub(crate) emit_memoisable: bool,
     /// No policy reads `context`: a decision depends on the workload alone.
     pub(crate) context_free: bool,
+    pub(crate) prefixes: PrefixTable,
+    /// Lint findings that do not refuse the set.
+    pub(crate) warnings: Vec<PolicyError>,
+}
+
+/// What loading needs besides the files.
+pub(crate) struct LoadOptions<'a> {
+    pub(crate) trust_domain: &'a crate::TrustDomain,
+    pub(crate) federated: &'a [crate::TrustDomain],
+    pub(crate) max_ttl: Option<std::time::Duration>,
+    pub(crate) max_jwt_ttl: Option<std::time::Duration>,
 }
 
 /// Parse the embedded schema.
@@ -59,13 +85,62 @@ pub fn schema() -> Result<Schema, PolicyError> {
     Schema::from_cedarschema_str(SCHEMA).map(|(s, _warnings)| s).map_err(|e| PolicyError::Schema(e.to_string()))
 }
 
+/// What a file kind is, from its name.
+fn is_cedar(f: &PolicyFile) -> bool {
+    f.name.ends_with(".cedar")
+}
+
+fn is_links(f: &PolicyFile) -> bool {
+    f.name.ends_with("links.json")
+}
+
+fn is_prefixes(f: &PolicyFile) -> bool {
+    f.name.ends_with("id-prefixes.json")
+}
+
+/// One parsed statement, static or template, before naming.
+enum Statement<'a> {
+    Static(&'a Policy),
+    Template(&'a Template),
+}
+
+impl Statement<'_> {
+    fn index(&self) -> usize {
+        let id = match self {
+            Self::Static(p) => p.id(),
+            Self::Template(t) => t.id(),
+        };
+        id.to_string().trim_start_matches("policy").parse().unwrap_or(usize::MAX)
+    }
+}
+
 /// Load a policy set from files. Every problem found is reported, not just the first.
-pub(crate) fn load(files: &[PolicyFile], trust_domain: &crate::TrustDomain) -> Result<Loaded, PolicyError> {
+pub(crate) fn load(files: &[PolicyFile], opts: &LoadOptions<'_>) -> Result<Loaded, PolicyError> {
     let schema = schema()?;
     let mut problems = Vec::new();
+    let mut warnings = Vec::new();
     let mut metas: BTreeMap<String, PolicyMeta> = BTreeMap::new();
-    let mut policies: Vec<(Policy, PolicyMeta)> = Vec::new();
+    let mut statics: Vec<(Policy, PolicyMeta)> = Vec::new();
+    let mut templates: Vec<(Template, PolicyMeta)> = Vec::new();
+    let mut links = Vec::new();
+    let mut prefixes = PrefixTable::default();
     for file in files {
+        if is_links(file) {
+            match data::links(file) {
+                Ok(l) => links.extend(l),
+                Err(e) => problems.push(e),
+            }
+            continue;
+        }
+        if is_prefixes(file) {
+            if let Err(e) = prefixes.add_file(file) {
+                problems.push(e);
+            }
+            continue;
+        }
+        if !is_cedar(file) {
+            continue;
+        }
         let parsed = match PolicySet::from_str(&file.text) {
             Ok(p) => p,
             Err(e) => {
@@ -75,21 +150,18 @@ pub(crate) fn load(files: &[PolicyFile], trust_domain: &crate::TrustDomain) -> R
             }
         };
         let offsets = file.statement_offsets();
-        // Cedar names policies policy0, policy1… in source order; sort to walk them that way.
-        let mut in_order: Vec<&Policy> = parsed.policies().collect();
-        in_order
-            .sort_by_key(|p| p.id().to_string().trim_start_matches("policy").parse::<usize>().unwrap_or(usize::MAX));
-        if parsed.templates().next().is_some() {
-            problems.push(PolicyError::Invalid {
-                at: at(file, 0),
-                id: "-".into(),
-                message: "templates (policies with ?principal / ?resource slots) are not supported yet".into(),
-            });
-        }
-        for (n, policy) in in_order.into_iter().enumerate() {
+        // Cedar names statements policy0, policy1… in source order, templates included.
+        let mut in_order: Vec<Statement<'_>> =
+            parsed.policies().map(Statement::Static).chain(parsed.templates().map(Statement::Template)).collect();
+        in_order.sort_by_key(Statement::index);
+        for (n, statement) in in_order.into_iter().enumerate() {
             let offset = offsets.get(n).copied().unwrap_or(0);
             let location = at(file, offset);
-            let Some(id) = policy.annotation("id").map(str::to_owned) else {
+            let annotation = |key: &str| match &statement {
+                Statement::Static(p) => p.annotation(key).map(str::to_owned),
+                Statement::Template(t) => t.annotation(key).map(str::to_owned),
+            };
+            let Some(id) = annotation("id") else {
                 problems.push(PolicyError::MissingId { at: location });
                 continue;
             };
@@ -106,33 +178,99 @@ pub(crate) fn load(files: &[PolicyFile], trust_domain: &crate::TrustDomain) -> R
                 continue;
             }
             let end = offsets.get(n + 1).copied().unwrap_or(file.text.len());
+            let (effect, passes) = match &statement {
+                Statement::Static(p) => (p.effect(), passes_of(p.action_constraint())),
+                Statement::Template(t) => (t.effect(), passes_of(t.action_constraint())),
+            };
+            let kind = match &statement {
+                Statement::Static(_) => PolicyKind::Static,
+                Statement::Template(_) => PolicyKind::Template,
+            };
             let meta = PolicyMeta {
                 id: id.clone(),
+                kind,
                 at: location,
-                effect: policy.effect(),
-                passes: passes_of(policy),
-                reason: policy.annotation("reason").map(str::to_owned),
-                text: file.text[offset..end].trim_end().to_owned(),
+                effect,
+                passes,
+                reason: annotation("reason"),
+                text: statement_text(&file.text[offset..end]),
             };
             metas.insert(id.clone(), meta.clone());
-            policies.push((policy.new_id(PolicyId::new(id)), meta));
+            match statement {
+                Statement::Static(p) => statics.push((p.new_id(PolicyId::new(id)), meta)),
+                Statement::Template(t) => templates.push((t.new_id(PolicyId::new(id)), meta)),
+            }
         }
     }
 
     let mut rules = Vec::new();
-    for (policy, meta) in &policies {
-        match rules::check(policy, meta, trust_domain) {
+    for (policy, meta) in &statics {
+        match rules::check(policy, meta, opts) {
             Ok(Some(rule)) => rules.push(rule),
             Ok(None) => {}
             Err(message) => problems.push(PolicyError::Invalid { at: meta.at.clone(), id: meta.id.clone(), message }),
         }
+        let templates: Vec<&str> = ["spiffe_id", "hint", "dns"].iter().filter_map(|k| policy.annotation(k)).collect();
+        for message in rules::warnings(policy.to_json().ok(), meta, &templates) {
+            warnings.push(PolicyError::Invalid { at: meta.at.clone(), id: meta.id.clone(), message });
+        }
+    }
+    for (template, meta) in &templates {
+        if let Err(message) = rules::check_template(template, meta) {
+            problems.push(PolicyError::Invalid { at: meta.at.clone(), id: meta.id.clone(), message });
+        }
+    }
+    let mut linked: Vec<(&Template, &data::Link)> = Vec::new();
+    for link in &links {
+        let Some((template, tmeta)) = templates.iter().find(|(t, _)| t.id() == &link.template_id) else {
+            problems.push(PolicyError::Invalid {
+                at: link.at.clone(),
+                id: link.link_id.clone(),
+                message: format!("links template `{}`, which no policy file defines", link.template_id),
+            });
+            continue;
+        };
+        if let Some(first) = metas.get(&link.link_id) {
+            problems.push(PolicyError::DuplicateId {
+                id: link.link_id.clone(),
+                at: link.at.clone(),
+                first: first.at.clone(),
+            });
+            continue;
+        }
+        let args: Vec<String> = link.args.iter().map(|(k, v)| format!("{k:?} = {v}")).collect();
+        let meta = PolicyMeta {
+            id: link.link_id.clone(),
+            kind: PolicyKind::Link,
+            at: link.at.clone(),
+            effect: tmeta.effect,
+            passes: tmeta.passes.clone(),
+            reason: tmeta.reason.clone(),
+            text: format!("// template `{}` linked with {}\n{}", tmeta.id, args.join(", "), tmeta.text),
+        };
+        metas.insert(link.link_id.clone(), meta);
+        linked.push((template, link));
     }
 
     let mut all = PolicySet::new();
-    for (policy, _) in &policies {
+    for (policy, _) in &statics {
         // Ids were checked for uniqueness above, so adding cannot fail on a duplicate.
         if let Err(e) = all.add(policy.clone()) {
             problems.push(PolicyError::Schema(e.to_string()));
+        }
+    }
+    for (template, _) in &templates {
+        if let Err(e) = all.add_template(template.clone()) {
+            problems.push(PolicyError::Schema(e.to_string()));
+        }
+    }
+    for (_, link) in &linked {
+        if let Err(e) = all.link(link.template_id.clone(), PolicyId::new(&link.link_id), link.args.clone()) {
+            problems.push(PolicyError::Invalid {
+                at: link.at.clone(),
+                id: link.link_id.clone(),
+                message: e.to_string(),
+            });
         }
     }
     let baseline = PolicySet::from_str(BASELINE).map_err(|e| PolicyError::Schema(e.to_string()))?;
@@ -151,25 +289,46 @@ pub(crate) fn load(files: &[PolicyFile], trust_domain: &crate::TrustDomain) -> R
         return Err(if problems.len() == 1 { problems.remove(0) } else { PolicyError::Many(problems) });
     }
 
-    let mut per_pass: HashMap<Pass, Vec<(&Policy, bool)>> = HashMap::new();
+    let mut per_pass: HashMap<Pass, Vec<(SliceItem<'_>, bool)>> = HashMap::new();
     let mut emit_memoisable = true;
-    let user = policies.iter().map(|(p, m)| (p, m.passes.clone(), false));
-    let builtin = baseline.iter().map(|p| (p, passes_of(p), true));
-    for (policy, passes, is_baseline) in user.chain(builtin) {
-        for pass in passes {
-            if pass == Pass::Emit && !is_baseline {
+    for (policy, meta) in &statics {
+        for pass in &meta.passes {
+            if *pass == Pass::Emit {
                 emit_memoisable &= selector_only(policy);
             }
-            per_pass.entry(pass).or_default().push((policy, is_baseline));
+            per_pass.entry(*pass).or_default().push((SliceItem::Static(policy), false));
+        }
+    }
+    for (template, link) in &linked {
+        for pass in passes_of(template.action_constraint()) {
+            // A linked policy is scoped to the entity it was linked with: never selector-only.
+            emit_memoisable &= pass != Pass::Emit;
+            per_pass.entry(pass).or_default().push((SliceItem::Linked(template, link), false));
+        }
+    }
+    for policy in &baseline {
+        for pass in passes_of(policy.action_constraint()) {
+            per_pass.entry(pass).or_default().push((SliceItem::Static(policy), true));
         }
     }
     let mut slices = HashMap::new();
     for pass in Pass::ALL {
         slices.insert(pass, Slice::build(per_pass.remove(&pass).unwrap_or_default())?);
     }
-    let context_free = !policies.iter().any(|(p, _)| rules::reads_var(p, "context"));
+    let context_free = !statics.iter().any(|(p, _)| rules::reads_var(p.to_json().ok(), "context"))
+        && !templates.iter().any(|(t, _)| rules::reads_var(t.to_json().ok(), "context"));
     rules.sort_by(|a, b| a.id.cmp(&b.id));
-    Ok(Loaded { schema, metas, rules, slices, emit_memoisable, context_free })
+    Ok(Loaded { schema, metas, rules, slices, emit_memoisable, context_free, prefixes, warnings })
+}
+
+/// A statement's source: up to the next statement, without the comments that introduce the next
+/// one (they belong to it, not to this one).
+fn statement_text(span: &str) -> String {
+    let mut lines: Vec<&str> = span.trim_end().lines().collect();
+    while lines.last().is_some_and(|l| l.trim().is_empty() || l.trim_start().starts_with("//")) {
+        lines.pop();
+    }
+    lines.join("\n")
 }
 
 fn at(file: &PolicyFile, offset: usize) -> Location {
@@ -211,10 +370,10 @@ fn diagnostic_text(d: &(dyn Diagnostic + Send + Sync)) -> String {
     s
 }
 
-/// Passes a policy's action scope covers.
-pub(crate) fn passes_of(policy: &Policy) -> Vec<Pass> {
+/// Passes an action scope covers.
+pub(crate) fn passes_of(constraint: ActionConstraint) -> Vec<Pass> {
     let name = |uid: &cedar_policy::EntityUid| Pass::from_action(uid.id().unescaped());
-    match policy.action_constraint() {
+    match constraint {
         ActionConstraint::Any => Pass::ALL.to_vec(),
         ActionConstraint::Eq(uid) => name(&uid).into_iter().collect(),
         ActionConstraint::In(uids) => uids.iter().filter_map(name).collect(),
@@ -230,5 +389,6 @@ fn selector_only(policy: &Policy) -> bool {
         PrincipalConstraint::Is(t) => t.to_string() == "Attest::Workload",
         _ => false,
     };
-    scope_ok && !rules::reads_var(policy, "principal") && !rules::reads_var(policy, "context")
+    let json = policy.to_json().ok();
+    scope_ok && !rules::reads_var(json.clone(), "principal") && !rules::reads_var(json, "context")
 }

@@ -10,10 +10,12 @@
 //! rendered candidate), `emit` (one per selector, memoised when the filters look only at the
 //! selector).
 
+mod data;
 mod decide;
 mod decision;
 mod entities;
 mod error;
+pub mod fixture;
 mod load;
 mod rules;
 mod slice;
@@ -23,14 +25,16 @@ mod template;
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
 
 use cedar_policy::{Authorizer, Schema};
 
-pub use decision::{Candidate, Decision, IssuedId, SelectorReport, Suppressed, Verdict};
+pub use data::{Link, PrefixTable};
+pub use decision::{Candidate, Decision, Fate, IssuedId, SelectorReport, Suppressed, Verdict};
 pub use error::{DecideError, Location, PolicyError};
-pub use load::{PolicyMeta, SCHEMA};
+pub use load::{PolicyKind, PolicyMeta, SCHEMA};
 pub use rules::IdentityRule;
-pub use source::{PolicyFile, default_files, read_dir};
+pub use source::{PolicyFile, default_files, is_policy_input, read_dir};
 pub use template::{RenderEnv, RenderError, Template, TemplateError, ValueRule, Var};
 
 use crate::selector::Selector;
@@ -69,14 +73,40 @@ impl Pass {
 }
 
 /// Where policies come from (the config's `policy { … }` block).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PolicySettings {
-    /// A directory of `.cedar` files; `None` uses the embedded default set.
+    /// A directory of `.cedar` files (plus `links.json`, `id-prefixes.json`); `None` uses the
+    /// embedded default set.
     pub dir: Option<PathBuf>,
     /// The `{cluster}` template variable.
     pub cluster: Option<String>,
     /// Towards SPIRE, add one `spiffe-id:<id>` selector per issued SPIFFE ID.
     pub spiffe_id_selectors: bool,
+    /// Trust domains `@federates_with` may name.
+    pub federated_trust_domains: Vec<TrustDomain>,
+    /// Cap on `@ttl`.
+    pub max_ttl: Option<Duration>,
+    /// Cap on `@jwt_ttl`.
+    pub max_jwt_ttl: Option<Duration>,
+    /// A second policy directory evaluated beside the live one; only differences are logged.
+    pub shadow_dir: Option<PathBuf>,
+    /// How often the policy directory is checked for changes (plugin mode); SIGHUP checks at once.
+    pub reload_interval: Duration,
+}
+
+impl Default for PolicySettings {
+    fn default() -> Self {
+        Self {
+            dir: None,
+            cluster: None,
+            spiffe_id_selectors: false,
+            federated_trust_domains: Vec::new(),
+            max_ttl: None,
+            max_jwt_ttl: None,
+            shadow_dir: None,
+            reload_interval: Duration::from_secs(5),
+        }
+    }
 }
 
 /// Most IDs one workload is issued; more matching rules are dropped (and audited).
@@ -107,6 +137,8 @@ type ContextCache = Mutex<Option<(u64, String, cedar_policy::Context)>>;
 pub struct Policies {
     trust_domain: TrustDomain,
     cluster: Option<String>,
+    prefixes: data::PrefixTable,
+    warnings: Vec<PolicyError>,
     generation: String,
     schema: Schema,
     types: Types,
@@ -136,21 +168,36 @@ impl Policies {
             Some(dir) => read_dir(dir)?,
             None => default_files(),
         };
-        Self::from_files(&files, trust_domain, settings.cluster.clone())
+        Self::from_files(&files, settings, trust_domain)
     }
 
     /// Load a policy set from files already read.
     pub fn from_files(
         files: &[PolicyFile],
+        settings: &PolicySettings,
         trust_domain: &TrustDomain,
-        cluster: Option<String>,
     ) -> Result<Self, PolicyError> {
-        let loaded = load::load(files, trust_domain)?;
-        let generation =
-            source::generation(files, &[load::SCHEMA, trust_domain.as_str(), cluster.as_deref().unwrap_or("")]);
+        let opts = load::LoadOptions {
+            trust_domain,
+            federated: &settings.federated_trust_domains,
+            max_ttl: settings.max_ttl,
+            max_jwt_ttl: settings.max_jwt_ttl,
+        };
+        let loaded = load::load(files, &opts)?;
+        for w in &loaded.warnings {
+            tracing::warn!("{w}");
+        }
+        let federated: Vec<&str> = settings.federated_trust_domains.iter().map(TrustDomain::as_str).collect();
+        let caps = format!("{:?}/{:?}", settings.max_ttl, settings.max_jwt_ttl);
+        let mut extra =
+            vec![load::SCHEMA, trust_domain.as_str(), settings.cluster.as_deref().unwrap_or(""), caps.as_str()];
+        extra.extend(federated);
+        let generation = source::generation(files, &extra);
         Ok(Self {
             trust_domain: trust_domain.clone(),
-            cluster,
+            cluster: settings.cluster.clone(),
+            prefixes: loaded.prefixes,
+            warnings: loaded.warnings,
             generation,
             schema: loaded.schema,
             types: Types::new()?,
@@ -191,6 +238,16 @@ impl Policies {
     /// The identity rules, by id.
     pub fn rules(&self) -> &[IdentityRule] {
         &self.rules
+    }
+
+    /// Lint findings that did not refuse the set.
+    pub fn warnings(&self) -> &[PolicyError] {
+        &self.warnings
+    }
+
+    /// SPIFFE ID prefix ownership, from `id-prefixes.json`.
+    pub fn prefixes(&self) -> &data::PrefixTable {
+        &self.prefixes
     }
 
     /// Whether emit decisions are memoised for this generation.

@@ -1,16 +1,21 @@
 //! Identity rules (`permit … propose` policies with an `@spiffe_id` template) and the lint every
 //! policy passes at load.
 
+use std::time::Duration;
+
 use cedar_policy::{Effect, Policy};
 
 use super::Pass;
-use super::load::PolicyMeta;
+use super::load::{LoadOptions, PolicyMeta};
 use super::template::Template;
 use crate::spiffe_id::TrustDomain;
 
 /// Annotations attestor understands. Anything else is a typo until proven otherwise.
 const KNOWN_ANNOTATIONS: &[&str] =
     &["id", "spiffe_id", "hint", "dns", "ttl", "jwt_ttl", "federates_with", "fallback", "priority", "reason"];
+/// Annotations that only mean something on identity rules.
+const RULE_ANNOTATIONS: &[&str] =
+    &["spiffe_id", "hint", "dns", "ttl", "jwt_ttl", "federates_with", "fallback", "priority"];
 
 /// An identity rule: what it proposes, and how the candidate ranks.
 #[derive(Clone, Debug)]
@@ -23,22 +28,46 @@ pub struct IdentityRule {
     pub spiffe_id: Template,
     /// Workload API hint template.
     pub hint: Option<Template>,
+    /// DNS SAN templates (`@dns("a, b")`).
+    pub dns: Vec<Template>,
+    /// X.509-SVID TTL (`@ttl`), already capped by the host's `max_ttl`.
+    pub ttl: Option<Duration>,
+    /// JWT-SVID TTL (`@jwt_ttl`), already capped by `max_jwt_ttl`.
+    pub jwt_ttl: Option<Duration>,
+    /// Trust domains the SVID federates with (`@federates_with`).
+    pub federates_with: Vec<TrustDomain>,
     /// Used only when no non-fallback rule yields an issued ID.
     pub fallback: bool,
     /// Higher first; ties by rule id.
     pub priority: i64,
 }
 
-/// Lint one policy; return its identity rule if it is one.
-pub(crate) fn check(policy: &Policy, meta: &PolicyMeta, td: &TrustDomain) -> Result<Option<IdentityRule>, String> {
-    for (key, _) in policy.annotations() {
-        if !KNOWN_ANNOTATIONS.contains(&key) {
-            return Err(format!(
-                "unknown annotation `@{key}`; known: {}",
-                KNOWN_ANNOTATIONS.iter().map(|k| format!("@{k}")).collect::<Vec<_>>().join(", ")
-            ));
-        }
+fn check_annotations<'a>(mut keys: impl Iterator<Item = &'a str>) -> Result<(), String> {
+    match keys.find(|k| !KNOWN_ANNOTATIONS.contains(k)) {
+        Some(key) => Err(format!(
+            "unknown annotation `@{key}`; known: {}",
+            KNOWN_ANNOTATIONS.iter().map(|k| format!("@{k}")).collect::<Vec<_>>().join(", ")
+        )),
+        None => Ok(()),
     }
+}
+
+fn duration(annotation: &str, value: &str, cap: Option<Duration>) -> Result<Duration, String> {
+    let nanos = crate::config::parse_go_duration(value.trim()).map_err(|e| format!("@{annotation}: {e}"))?;
+    if nanos <= 0 {
+        return Err(format!("@{annotation} must be positive, got {value:?}"));
+    }
+    let d = Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX));
+    Ok(cap.map_or(d, |c| d.min(c)))
+}
+
+/// Lint one static policy; return its identity rule if it is one.
+pub(crate) fn check(
+    policy: &Policy,
+    meta: &PolicyMeta,
+    opts: &LoadOptions<'_>,
+) -> Result<Option<IdentityRule>, String> {
+    check_annotations(policy.annotations().map(|(k, _)| k))?;
     let proposes = meta.passes.contains(&Pass::Propose);
     let template = policy.annotation("spiffe_id");
     match (meta.effect, proposes, template) {
@@ -54,23 +83,47 @@ pub(crate) fn check(policy: &Policy, meta: &PolicyMeta, td: &TrustDomain) -> Res
         (Effect::Permit, true, None) => {
             return Err("identity rule (a `permit` on `propose`) has no @spiffe_id template".into());
         }
-        (Effect::Permit, false, None) => {
-            tracing::warn!(policy = %meta.id, at = %meta.at, "a `permit` on attest, issue or emit has no effect: attestor already permits them; restrict with `forbid`");
+        (_, false, None) => {
+            if let Some((k, _)) = policy.annotations().find(|(k, _)| RULE_ANNOTATIONS.contains(k)) {
+                return Err(format!("@{k} belongs on identity rules only"));
+            }
             return Ok(None);
         }
-        (Effect::Forbid, false, None) => return Ok(None),
         (Effect::Permit, true, Some(_)) => {}
     }
     if meta.passes.len() != 1 {
         return Err("identity rule must apply to `propose` alone (`action == Attest::Action::\"propose\"`)".into());
     }
-    if reads_var(policy, "resource") {
+    if reads_var(policy.to_json().ok(), "resource") {
         return Err("identity rule reads `resource`; in the propose pass the resource is the trust domain, not the candidate ID: check candidates with a `forbid` on `issue`".into());
     }
     let source = template.unwrap_or_default();
     let spiffe_id = Template::parse(source).map_err(|e| format!("@spiffe_id: {e}"))?;
-    check_id_template(&spiffe_id, td).map_err(|e| format!("@spiffe_id {source:?}: {e}"))?;
+    check_id_template(&spiffe_id, opts.trust_domain).map_err(|e| format!("@spiffe_id {source:?}: {e}"))?;
     let hint = policy.annotation("hint").map(Template::parse).transpose().map_err(|e| format!("@hint: {e}"))?;
+    let dns = match policy.annotation("dns") {
+        None => Vec::new(),
+        Some(list) => list
+            .split(',')
+            .map(str::trim)
+            .filter(|d| !d.is_empty())
+            .map(|d| Template::parse(d).map_err(|e| format!("@dns {d:?}: {e}")))
+            .collect::<Result<_, _>>()?,
+    };
+    let ttl = policy.annotation("ttl").map(|v| duration("ttl", v, opts.max_ttl)).transpose()?;
+    let jwt_ttl = policy.annotation("jwt_ttl").map(|v| duration("jwt_ttl", v, opts.max_jwt_ttl)).transpose()?;
+    let mut federates_with = Vec::new();
+    for td in
+        policy.annotation("federates_with").unwrap_or_default().split(',').map(str::trim).filter(|t| !t.is_empty())
+    {
+        let td = TrustDomain::new(td).map_err(|e| format!("@federates_with: {e}"))?;
+        if !opts.federated.contains(&td) {
+            return Err(format!(
+                "@federates_with names {td}, which is not a federated trust domain of this host (policy.federated_trust_domains)"
+            ));
+        }
+        federates_with.push(td);
+    }
     let priority = match policy.annotation("priority") {
         None => 0,
         Some(p) => p.trim().parse().map_err(|_| format!("@priority must be a whole number, got {p:?}"))?,
@@ -80,9 +133,95 @@ pub(crate) fn check(policy: &Policy, meta: &PolicyMeta, td: &TrustDomain) -> Res
         policy_id: cedar_policy::PolicyId::new(&meta.id),
         spiffe_id,
         hint,
+        dns,
+        ttl,
+        jwt_ttl,
+        federates_with,
         fallback: policy.annotation("fallback").is_some(),
         priority,
     }))
+}
+
+/// Lint one template: operators link templates to quarantine entities, so only guards and gates
+/// (`forbid` on `issue` or `attest`) may be templates.
+pub(crate) fn check_template(t: &cedar_policy::Template, meta: &PolicyMeta) -> Result<(), String> {
+    check_annotations(t.annotations().map(|(k, _)| k))?;
+    if let Some((k, _)) = t.annotations().find(|(k, _)| RULE_ANNOTATIONS.contains(k)) {
+        return Err(format!("@{k} belongs on identity rules, which cannot be templates"));
+    }
+    if meta.effect != Effect::Forbid || meta.passes.iter().any(|p| !matches!(p, Pass::Issue | Pass::Attest)) {
+        return Err(
+            "a template must be a `forbid` on `issue` or `attest` (a guard or gate to link, e.g. a quarantine)".into(),
+        );
+    }
+    Ok(())
+}
+
+/// Findings that do not refuse a policy, for `attestor policy check` and the load log.
+pub(crate) fn warnings(json: Option<serde_json::Value>, meta: &PolicyMeta, templates: &[&str]) -> Vec<String> {
+    let mut out = Vec::new();
+    if meta.effect == Effect::Permit && meta.passes.iter().all(|p| *p != Pass::Propose) {
+        out.push("warning: a `permit` on attest, issue or emit has no effect (attestor already permits them); restrict with a `forbid`".into());
+    }
+    if let Some(json) = &json
+        && contains_key(json, &["+", "-", "*"])
+    {
+        out.push("warning: arithmetic can overflow at run time, which strict validation does not catch; an overflowing gate or guard denies, a filter suppresses".into());
+    }
+    // `{label:k}` in a template without `principal.k8s.pod.hasTag("k")` in the conditions
+    // matches pods that lack the label and then renders nothing: usually a forgotten guard. The
+    // same for annotations. Checked on the parsed conditions, not the text, so formatting and
+    // a `hasTag` on some other entity do not fool it.
+    let checked = json.as_ref().map(checked_tags).unwrap_or_default();
+    for source in templates {
+        let Ok(t) = Template::parse(source) else { continue };
+        for var in t.vars() {
+            let (entity, key, how) = match var {
+                super::Var::Label(k) => ("pod", k, "principal.k8s.pod"),
+                super::Var::Annotation(k) => ("annotations", k, "principal.k8s.pod.annotations"),
+                _ => continue,
+            };
+            let warning = format!(
+                "warning: uses {var} but never checks `{how}.hasTag(\"{key}\")`: workloads without it match and get no identity (audited as missing)"
+            );
+            if !checked.contains(&(entity.to_owned(), key.clone())) && !out.contains(&warning) {
+                out.push(warning);
+            }
+        }
+    }
+    out
+}
+
+/// Every `<expr>.<attr>.hasTag("<key>")` in a policy's conditions, as `(attr, key)`.
+fn checked_tags(json: &serde_json::Value) -> Vec<(String, String)> {
+    fn walk(v: &serde_json::Value, out: &mut Vec<(String, String)>) {
+        match v {
+            serde_json::Value::Object(map) => {
+                if let Some(has) = map.get("hasTag")
+                    && let Some(attr) = has.pointer("/left/./attr").and_then(|a| a.as_str())
+                    && let Some(key) = has.pointer("/right/Value").and_then(|k| k.as_str())
+                {
+                    out.push((attr.to_owned(), key.to_owned()));
+                }
+                map.values().for_each(|x| walk(x, out));
+            }
+            serde_json::Value::Array(items) => items.iter().for_each(|x| walk(x, out)),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    if let Some(c) = json.get("conditions") {
+        walk(c, &mut out);
+    }
+    out
+}
+
+fn contains_key(v: &serde_json::Value, keys: &[&str]) -> bool {
+    match v {
+        serde_json::Value::Object(map) => map.iter().any(|(k, x)| keys.contains(&k.as_str()) || contains_key(x, keys)),
+        serde_json::Value::Array(items) => items.iter().any(|x| contains_key(x, keys)),
+        _ => false,
+    }
 }
 
 /// An ID template must name its trust domain up front, so a template can never issue into a
@@ -97,9 +236,9 @@ fn check_id_template(t: &Template, td: &TrustDomain) -> Result<(), String> {
     }
 }
 
-/// Whether the policy's conditions mention the variable `name` (`principal`, `resource`,
-/// `context`): a walk of Cedar's JSON form looking for `{"Var": name}`.
-pub(crate) fn reads_var(policy: &Policy, name: &str) -> bool {
+/// Whether a policy's conditions (given as Cedar's JSON form) mention the variable `name`
+/// (`principal`, `resource`, `context`): a walk looking for `{"Var": name}`.
+pub(crate) fn reads_var(json: Option<serde_json::Value>, name: &str) -> bool {
     fn walk(v: &serde_json::Value, name: &str) -> bool {
         match v {
             serde_json::Value::Object(map) => {
@@ -109,8 +248,8 @@ pub(crate) fn reads_var(policy: &Policy, name: &str) -> bool {
             _ => false,
         }
     }
-    // If the JSON form cannot be produced, assume the worst: the policy reads everything.
-    policy.to_json().map_or(true, |json| json.get("conditions").is_some_and(|c| walk(c, name)))
+    // Without the JSON form, assume the worst: the policy reads everything.
+    json.is_none_or(|json| json.get("conditions").is_some_and(|c| walk(c, name)))
 }
 
 #[cfg(test)]
@@ -136,10 +275,10 @@ mod tests {
             r#"permit(principal, action, resource == Attest::Selector::"x") when { resource.type == "k8s" };"#,
         )
         .unwrap();
-        assert!(reads_var(&p, "resource"));
-        assert!(!reads_var(&p, "principal"));
+        assert!(reads_var(p.to_json().ok(), "resource"));
+        assert!(!reads_var(p.to_json().ok(), "principal"));
         let scope_only =
             Policy::parse(None, r#"permit(principal, action, resource == Attest::Selector::"x");"#).unwrap();
-        assert!(!reads_var(&scope_only, "resource"));
+        assert!(!reads_var(scope_only.to_json().ok(), "resource"));
     }
 }

@@ -70,7 +70,15 @@ pub fn default_files() -> Vec<PolicyFile> {
     DEFAULT_SET.iter().map(|(name, text)| PolicyFile { name: (*name).to_owned(), text: (*text).to_owned() }).collect()
 }
 
-/// Every `*.cedar` file under `dir`, recursively, in path order.
+/// Whether a file is part of a policy generation: Cedar files, template links and ID prefix
+/// ownership. Anything else in the directory (fixtures, facts, READMEs) is not.
+pub fn is_policy_input(path: &Path) -> bool {
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    path.extension().is_some_and(|e| e == "cedar") || name.ends_with("links.json") || name.ends_with("id-prefixes.json")
+}
+
+/// Every policy input under `dir` (`*.cedar`, `*links.json`, `*id-prefixes.json`), recursively,
+/// in path order.
 pub fn read_dir(dir: &Path) -> Result<Vec<PolicyFile>, PolicyError> {
     let mut paths = Vec::new();
     collect(dir, &mut paths)?;
@@ -80,7 +88,7 @@ pub fn read_dir(dir: &Path) -> Result<Vec<PolicyFile>, PolicyError> {
         let text = std::fs::read_to_string(&path).map_err(|source| PolicyError::Read { path: path.clone(), source })?;
         files.push(PolicyFile { name: path.display().to_string(), text });
     }
-    if files.is_empty() {
+    if !files.iter().any(|f| f.name.ends_with(".cedar")) {
         return Err(PolicyError::Empty { dir: dir.to_owned() });
     }
     Ok(files)
@@ -91,9 +99,15 @@ fn collect(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), PolicyError> {
     for entry in entries {
         let entry = entry.map_err(|source| PolicyError::Read { path: dir.to_owned(), source })?;
         let path = entry.path();
+        let hidden = entry.file_name().to_string_lossy().starts_with('.');
         if path.is_dir() {
-            collect(&path, out)?;
-        } else if path.extension().is_some_and(|e| e == "cedar") {
+            // A ConfigMap volume holds each file twice: `x.cedar` (a symlink) and
+            // `..<timestamp>/x.cedar` behind `..data`; hidden directories are skipped so that
+            // every policy is read once.
+            if !hidden {
+                collect(&path, out)?;
+            }
+        } else if is_policy_input(&path) {
             out.push(path);
         }
     }

@@ -19,8 +19,12 @@ fn files(text: &str) -> Vec<PolicyFile> {
     vec![PolicyFile { name: "test.cedar".into(), text: text.into() }]
 }
 
+fn settings() -> PolicySettings {
+    PolicySettings { cluster: Some("c1".into()), ..PolicySettings::default() }
+}
+
 fn load(text: &str) -> Result<Policies, PolicyError> {
-    Policies::from_files(&files(text), &td(), Some("c1".into())).map(Policies::with_runtime_checks)
+    Policies::from_files(&files(text), &settings(), &td()).map(Policies::with_runtime_checks)
 }
 
 fn host_workload() -> Workload {
@@ -70,6 +74,7 @@ fn pod_workload(ns: &str, sa: &str) -> Workload {
             image: ImageRef {
                 name: "registry.example.com/ledger:1.2".into(),
                 id: "registry.example.com/ledger@sha256:9f86".into(),
+                sigstore: None,
             },
             init: false,
         }),
@@ -116,7 +121,7 @@ fn static_pod_without_service_account_gets_no_id_and_says_why() {
     let p = Policies::load(&PolicySettings::default(), &td()).unwrap();
     let d = p.decide(&pod_workload("kube-system", "")).unwrap();
     assert!(d.issued.is_empty());
-    assert_eq!(d.candidates[0].decision, "not_rendered");
+    assert_eq!(d.candidates[0].decision, Fate::NotRendered);
     assert_eq!(
         d.candidates[0].why.as_deref(),
         Some("render failed: {k8s.service_account} is \"\", not a valid SPIFFE ID path segment")
@@ -161,9 +166,9 @@ fn rules_guards_fallback_priority_and_filters() {
     assert_eq!(ids(&d), ["spiffe://example.org/c1/app/ledger"]);
     assert_eq!(d.issued[0].hint.as_deref(), Some("app-ledger"));
     let fate = |rule: &str| d.candidates.iter().find(|c| c.rule == rule).unwrap().clone();
-    assert_eq!(fate("ns-sa").decision, "dropped");
+    assert_eq!(fate("ns-sa").decision, Fate::Dropped);
     let team = fate("team");
-    assert_eq!(team.decision, "denied");
+    assert_eq!(team.decision, Fate::Deny);
     assert_eq!(team.determining, ["billing-only"]);
     assert_eq!(team.reasons, ["only the billing namespace may hold /team/ IDs"]);
     assert_eq!(d.selectors.suppressed.len(), 1);
@@ -250,7 +255,7 @@ when { resource.key == "uid" && 9223372036854775807 + 1 == 0 };
     let d = p.decide(&host_workload()).unwrap();
     assert!(d.gate.allowed());
     assert!(d.issued.is_empty(), "an erroring guard denies");
-    assert_eq!(d.candidates[0].decision, "denied");
+    assert_eq!(d.candidates[0].decision, Fate::Deny);
     assert!(d.candidates[0].why.as_deref().unwrap_or("").contains("overflowing-guard"));
     let uid = d.selectors.suppressed.iter().find(|s| s.selector.to_string() == "unix:uid:1000");
     assert!(uid.is_some(), "an erroring filter suppresses its selector: {:?}", d.selectors);
@@ -355,7 +360,7 @@ fn several_problems_are_reported_together() {
 fn generation_changes_with_any_input() {
     let a = load(RULES).unwrap();
     let b = load(&format!("{RULES}\n// comment")).unwrap();
-    let c = Policies::from_files(&files(RULES), &TrustDomain::new("other.org").unwrap(), Some("c1".into()));
+    let c = Policies::from_files(&files(RULES), &settings(), &TrustDomain::new("other.org").unwrap());
     assert_ne!(a.generation(), b.generation());
     assert!(c.is_err(), "`spiffe://example.org/` literal templates are pinned to their trust domain");
     assert_eq!(a.generation(), load(RULES).unwrap().generation());
@@ -369,5 +374,251 @@ fn too_many_ids_are_capped() {
     }
     let d = load(&text).unwrap().decide(&host_workload()).unwrap();
     assert_eq!(d.issued.len(), MAX_ISSUED);
-    assert_eq!(d.candidates.iter().filter(|c| c.decision == "dropped").count(), 2);
+    assert_eq!(d.candidates.iter().filter(|c| c.decision == Fate::Dropped).count(), 2);
+}
+
+fn load_files(named: &[(&str, &str)], settings: &PolicySettings) -> Result<Policies, PolicyError> {
+    let files: Vec<PolicyFile> =
+        named.iter().map(|(n, t)| PolicyFile { name: (*n).to_owned(), text: (*t).to_owned() }).collect();
+    Policies::from_files(&files, settings, &td()).map(Policies::with_runtime_checks)
+}
+
+const NS_SA_RULE: &str = r#"
+@id("ns-sa")
+@spiffe_id("spiffe://{trust_domain}/ns/{k8s.namespace}/sa/{k8s.service_account}")
+permit (principal is Attest::Workload, action == Attest::Action::"propose", resource)
+when { principal has k8s };
+"#;
+
+const QUARANTINE: &str = r#"
+@id("quarantine")
+@reason("quarantined by the operator")
+forbid (principal in ?principal, action == Attest::Action::"issue", resource);
+"#;
+
+#[test]
+fn quarantine_template_is_linked_and_unlinked() {
+    let links = r#"[
+  {"template_id": "quarantine", "link_id": "quarantine-web", "args": {"?principal": "Attest::Namespace::\"web\""}}
+]"#;
+    let p = load_files(
+        &[("ids.cedar", NS_SA_RULE), ("templates/quarantine.cedar", QUARANTINE), ("templates/links.json", links)],
+        &settings(),
+    )
+    .unwrap();
+    let d = p.decide(&pod_workload("web", "frontend")).unwrap();
+    assert!(d.issued.is_empty());
+    assert_eq!(d.candidates[0].decision, Fate::Deny);
+    assert_eq!(d.candidates[0].determining, ["quarantine-web"]);
+    assert_eq!(d.candidates[0].reasons, ["quarantined by the operator"]);
+    assert!(p.policies()["quarantine-web"].text.contains("template `quarantine` linked with"));
+    assert_eq!(
+        ids(&p.decide(&pod_workload("payments", "ledger")).unwrap()),
+        ["spiffe://example.org/ns/payments/sa/ledger"]
+    );
+
+    // Unlinked (an empty links file): the template alone denies nothing.
+    let p = load_files(
+        &[("ids.cedar", NS_SA_RULE), ("templates/quarantine.cedar", QUARANTINE), ("templates/links.json", "[]")],
+        &settings(),
+    )
+    .unwrap();
+    assert_eq!(ids(&p.decide(&pod_workload("web", "frontend")).unwrap()), ["spiffe://example.org/ns/web/sa/frontend"]);
+
+    // The generation hash covers links.
+    let a =
+        load_files(&[("ids.cedar", NS_SA_RULE), ("q.cedar", QUARANTINE), ("links.json", links)], &settings()).unwrap();
+    let b =
+        load_files(&[("ids.cedar", NS_SA_RULE), ("q.cedar", QUARANTINE), ("links.json", "[]")], &settings()).unwrap();
+    assert_ne!(a.generation(), b.generation());
+}
+
+#[test]
+fn bad_links_and_templates_are_refused_with_their_location() {
+    let dangling = r#"[
+  {"template_id": "nope", "link_id": "q-web", "args": {"?principal": "Attest::Namespace::\"web\""}}
+]"#;
+    let err = load_files(&[("ids.cedar", NS_SA_RULE), ("links.json", dangling)], &settings()).unwrap_err().to_string();
+    assert_eq!(err, "links.json:2: policy `q-web`: links template `nope`, which no policy file defines");
+
+    let clash =
+        r#"[{"template_id": "quarantine", "link_id": "ns-sa", "args": {"?principal": "Attest::Namespace::\"web\""}}]"#;
+    let err = load_files(&[("ids.cedar", NS_SA_RULE), ("q.cedar", QUARANTINE), ("links.json", clash)], &settings())
+        .unwrap_err()
+        .to_string();
+    assert!(err.starts_with("links.json:1: policy `ns-sa`: id already used at ids.cedar:2"), "{err}");
+
+    let permit_template = r#"
+@id("allow-some")
+permit (principal in ?principal, action == Attest::Action::"issue", resource);
+"#;
+    let err = load_files(&[("t.cedar", permit_template)], &settings()).unwrap_err().to_string();
+    assert!(
+        err.starts_with("t.cedar:2: policy `allow-some`: a template must be a `forbid` on `issue` or `attest`"),
+        "{err}"
+    );
+
+    // A link whose entity has the wrong type fails strict validation, at the link.
+    let wrong_type =
+        r#"[{"template_id": "quarantine", "link_id": "q-x", "args": {"?principal": "Attest::Selector::\"x\""}}]"#;
+    let err = load_files(&[("q.cedar", QUARANTINE), ("links.json", wrong_type)], &settings()).unwrap_err().to_string();
+    assert!(err.contains("policy `q-x`"), "{err}");
+}
+
+#[test]
+fn id_prefixes_are_owned_by_namespaces() {
+    let rules = r#"
+@id("app-path")
+@spiffe_id("spiffe://{trust_domain}/payments/{label:app}")
+permit (principal, action == Attest::Action::"propose", resource)
+when { principal has k8s && principal.k8s.pod.hasTag("app") };
+@id("other-path")
+@spiffe_id("spiffe://{trust_domain}/shared/{label:app}")
+permit (principal, action == Attest::Action::"propose", resource)
+when { principal has k8s && principal.k8s.pod.hasTag("app") };
+@id("prefix-ownership")
+@reason("the SPIFFE ID path prefix is owned by other namespaces")
+forbid (principal, action == Attest::Action::"issue", resource)
+when { resource has prefix && !(principal in resource.prefix.owners) };
+"#;
+    let prefixes = r#"[{"prefix": "/payments", "owners": ["payments", "payments-batch"]}]"#;
+    let p = load_files(&[("p.cedar", rules), ("data/id-prefixes.json", prefixes)], &settings()).unwrap();
+    let d = p.decide(&pod_workload("payments", "ledger")).unwrap();
+    assert_eq!(ids(&d), ["spiffe://example.org/payments/ledger", "spiffe://example.org/shared/ledger"]);
+    let d = p.decide(&pod_workload("web", "ledger")).unwrap();
+    assert_eq!(ids(&d), ["spiffe://example.org/shared/ledger"], "no prefix registered for /shared");
+    let denied = d.candidates.iter().find(|c| c.rule == "app-path").unwrap();
+    assert_eq!(denied.decision, Fate::Deny);
+    assert_eq!(denied.determining, ["prefix-ownership"]);
+    assert_eq!(denied.reasons, ["the SPIFFE ID path prefix is owned by other namespaces"]);
+
+    let bad = r#"[{"prefix": "/payments", "owners": []}]"#;
+    let err = load_files(&[("p.cedar", rules), ("id-prefixes.json", bad)], &settings()).unwrap_err().to_string();
+    assert_eq!(err, "id-prefixes.json:1: policy `/payments`: owners must list at least one namespace, none empty");
+}
+
+#[test]
+fn dns_ttl_and_federation_reach_the_issued_id() {
+    let rule = r#"
+@id("app")
+@spiffe_id("spiffe://{trust_domain}/app/{label:app}")
+@dns("{label:app}.{k8s.namespace}.svc, {label:app}.example.com")
+@ttl("1h")
+@jwt_ttl("5m")
+@federates_with("partner.org")
+permit (principal, action == Attest::Action::"propose", resource)
+when { principal has k8s && principal.k8s.pod.hasTag("app") };
+"#;
+    let partner = TrustDomain::new("partner.org").unwrap();
+    let s = PolicySettings {
+        federated_trust_domains: vec![partner.clone()],
+        max_ttl: Some(Duration::from_secs(1800)),
+        ..settings()
+    };
+    let p = load_files(&[("a.cedar", rule)], &s).unwrap();
+    let d = p.decide(&pod_workload("payments", "ledger")).unwrap();
+    let issued = &d.issued[0];
+    assert_eq!(issued.dns_names, ["ledger.payments.svc", "ledger.example.com"]);
+    assert_eq!(issued.ttl_seconds, Some(1800), "capped by max_ttl");
+    assert_eq!(issued.jwt_ttl_seconds, Some(300));
+    assert_eq!(issued.federates_with, [partner]);
+
+    // A label value that is no DNS name: no candidate, and the audit says why.
+    let mut w = pod_workload("payments", "ledger");
+    if let Some(k) = w.kubernetes.as_mut() {
+        k.pod.labels.insert("app".into(), "Ledger_V2".into());
+    }
+    let d = p.decide(&w).unwrap();
+    assert!(d.issued.is_empty());
+    assert_eq!(d.candidates[0].decision, Fate::NotRendered);
+    assert!(d.candidates[0].why.as_deref().unwrap_or("").contains("Ledger_V2"), "{:?}", d.candidates[0].why);
+
+    // Federating with a trust domain the host does not know is a load error.
+    let err = load_files(&[("a.cedar", rule)], &settings()).unwrap_err().to_string();
+    assert!(err.contains("@federates_with names partner.org, which is not a federated trust domain"), "{err}");
+    let err = load_files(&[("a.cedar", &rule.replace("1h", "soon"))], &s).unwrap_err().to_string();
+    assert!(err.starts_with("a.cedar:2: policy `app`: @ttl:"), "{err}");
+}
+
+#[test]
+fn lint_warnings_do_not_refuse_the_set() {
+    let text = r#"
+@id("allow-all-emit")
+permit (principal, action == Attest::Action::"emit", resource);
+@id("team-label")
+@spiffe_id("spiffe://{trust_domain}/team/{label:team}")
+permit (principal, action == Attest::Action::"propose", resource) when { principal has k8s };
+"#;
+    let p = load(text).unwrap();
+    let w: Vec<String> = p.warnings().iter().map(ToString::to_string).collect();
+    assert_eq!(w.len(), 2, "{w:?}");
+    assert!(w[0].starts_with(
+        "test.cedar:2: policy `allow-all-emit`: warning: a `permit` on attest, issue or emit has no effect"
+    ));
+    assert!(w[1].starts_with("test.cedar:4: policy `team-label`: warning: uses {label:team} but never checks"));
+    // Missing label: the rule matched, rendered nothing, and says so.
+    let d = p.decide(&pod_workload("payments", "ledger")).unwrap();
+    assert_eq!(d.candidates[0].why.as_deref(), Some("missing {label:team}"));
+}
+
+#[test]
+fn sigstore_facts_gate_an_identity() {
+    let rule = r#"
+@id("signed")
+@spiffe_id("spiffe://{trust_domain}/signed/{k8s.service_account}")
+permit (principal, action == Attest::Action::"propose", resource)
+when {
+  principal has k8s && principal.k8s has image && principal.k8s.image has sigstore &&
+  principal.k8s.image.sigstore.satisfiedPolicies.contains("release-pipeline")
+};
+"#;
+    let p = load(rule).unwrap();
+    let mut w = pod_workload("payments", "ledger");
+    assert!(p.decide(&w).unwrap().issued.is_empty(), "unsigned image");
+    if let Some(c) = w.kubernetes.as_mut().and_then(|k| k.container.as_mut()) {
+        c.image.sigstore = Some(crate::workload::SigstoreFacts {
+            verified: true,
+            satisfied_policies: vec!["release-pipeline".into()],
+            signer_identities: vec!["https://token.actions.githubusercontent.com|repo:x".into()],
+            predicate_types: vec![],
+        });
+    }
+    assert_eq!(ids(&p.decide(&w).unwrap()), ["spiffe://example.org/signed/ledger"]);
+}
+
+#[test]
+fn rules_that_render_one_id_merge_what_it_carries() {
+    let text = r#"
+@id("a")
+@spiffe_id("spiffe://{trust_domain}/ns/{k8s.namespace}")
+@hint("first")
+@dns("a.example.com")
+@ttl("1h")
+@federates_with("partner.org")
+permit (principal, action == Attest::Action::"propose", resource) when { principal has k8s };
+@id("b")
+@spiffe_id("spiffe://{trust_domain}/ns/{k8s.namespace}")
+@hint("second")
+@dns("b.example.com, a.example.com")
+@ttl("10m")
+@federates_with("auditor.org")
+permit (principal, action == Attest::Action::"propose", resource) when { principal has k8s };
+"#;
+    let s = PolicySettings {
+        federated_trust_domains: vec![
+            TrustDomain::new("partner.org").unwrap(),
+            TrustDomain::new("auditor.org").unwrap(),
+        ],
+        ..settings()
+    };
+    let p = load_files(&[("m.cedar", text)], &s).unwrap();
+    let d = p.decide(&pod_workload("payments", "ledger")).unwrap();
+    assert_eq!(d.issued.len(), 1);
+    let i = &d.issued[0];
+    assert_eq!(i.policies, ["a", "b"]);
+    assert_eq!(i.hint.as_deref(), Some("first"));
+    assert_eq!(i.dns_names, ["a.example.com", "b.example.com"]);
+    assert_eq!(i.ttl_seconds, Some(600), "the shortest TTL wins");
+    let fed: Vec<&str> = i.federates_with.iter().map(TrustDomain::as_str).collect();
+    assert_eq!(fed, ["partner.org", "auditor.org"]);
 }

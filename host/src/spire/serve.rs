@@ -128,10 +128,15 @@ async fn serve(role: Role, env: &dyn Fn(&str) -> Option<String>) -> Result<(), H
 }
 
 /// Ignore SIGINT (a Ctrl-C meant for the host must not kill the plugin first); stop on SIGTERM.
+/// SIGHUP asks for a reload (each configured attestor listens for it itself); it must never
+/// kill the plugin, configured or not.
 fn signals(shutdown: Shutdown) {
     use tokio::signal::unix::{SignalKind, signal};
     if let Ok(mut int) = signal(SignalKind::interrupt()) {
         tokio::spawn(async move { while int.recv().await.is_some() {} });
+    }
+    if let Ok(mut hup) = signal(SignalKind::hangup()) {
+        tokio::spawn(async move { while hup.recv().await.is_some() {} });
     }
     if let Ok(mut term) = signal(SignalKind::terminate()) {
         tokio::spawn(async move {

@@ -19,6 +19,8 @@ use crate::workload::Pid;
 struct Generation {
     attestor: Arc<Attestor>,
     spiffe_id_selectors: bool,
+    /// Reloads policies and modules from disk while this configuration is in force.
+    _watch: Option<crate::reload::Watch>,
 }
 
 /// The workload attestor plugin. Configuration is swapped atomically: calls in flight finish on
@@ -57,9 +59,9 @@ pub fn selector_values(a: &Attestation, spiffe_id_selectors: bool) -> Vec<String
 impl Configurable for WorkloadAttestorPlugin {
     fn apply(&self, configured: Configured) -> Result<(), SetupError> {
         let Configured { config, proc_root } = configured;
-        let attestor = Attestor::new(&config, Arc::clone(&self.runtime), proc_root, SourceMode::Enabled)?;
-        let generation =
-            Generation { attestor: Arc::new(attestor), spiffe_id_selectors: config.policy.spiffe_id_selectors };
+        let attestor = Arc::new(Attestor::new(&config, Arc::clone(&self.runtime), proc_root, SourceMode::Enabled)?);
+        let watch = crate::reload::watch(&attestor);
+        let generation = Generation { attestor, spiffe_id_selectors: config.policy.spiffe_id_selectors, _watch: watch };
         *self.current.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Arc::new(generation));
         Ok(())
     }

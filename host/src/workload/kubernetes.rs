@@ -90,6 +90,27 @@ pub struct ImageRef {
     /// `imageID`, e.g. `docker.io/library/nginx@sha256:…`; empty while pulling.
     #[serde(default)]
     pub id: String,
+    /// What Sigstore verification established about the image, when it ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sigstore: Option<SigstoreFacts>,
+}
+
+/// The outcome of Sigstore verification of an image, flattened for policies (Cedar cannot
+/// iterate over signatures, so the host names what each one established).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SigstoreFacts {
+    /// At least one signature verified.
+    pub verified: bool,
+    /// Names of the host-side Sigstore policies the image satisfied.
+    #[serde(default)]
+    pub satisfied_policies: Vec<String>,
+    /// `issuer|subject` of each verified signature.
+    #[serde(default)]
+    pub signer_identities: Vec<String>,
+    /// In-toto predicate types of verified attestations.
+    #[serde(default)]
+    pub predicate_types: Vec<String>,
 }
 
 /// The pod a process runs in.

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 pub use facts::{FactKey, Facts, InvalidFactKey};
 pub use kubernetes::{
-    ContainerFacts, ContainerId, ImageRef, InvalidId, KubernetesFacts, OwnerReference, PodFacts, PodUid,
+    ContainerFacts, ContainerId, ImageRef, InvalidId, KubernetesFacts, OwnerReference, PodFacts, PodUid, SigstoreFacts,
 };
 pub use unix::{Gid, Pid, Uid, UnixFacts};
 

@@ -161,7 +161,7 @@ impl Found<'_> {
         ContainerFacts {
             name: self.status.name.clone(),
             id: id.clone(),
-            image: ImageRef { name: self.status.image.clone(), id: self.status.image_id.clone() },
+            image: ImageRef { name: self.status.image.clone(), id: self.status.image_id.clone(), sigstore: None },
             init: self.init,
         }
     }

@@ -1,0 +1,270 @@
+//! Answer: the audit record, one JSON line per attestation, and where it is written.
+//!
+//! Invariant: a record never carries a secret unless the operator asked for debug records.
+//! Pod annotations (which can hold credentials) appear only as SHA-256 digests, and the full
+//! facts only as one digest; `policy explain` and `audit { debug = true }` show everything.
+
+use std::fs::File;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::SystemTime;
+
+use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::attestation::Attestation;
+use crate::workload::{Pid, Workload};
+
+/// The config's `audit { … }` block.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AuditSettings {
+    /// Append records to this file; without it, records go to the log (target
+    /// `attestor::audit`, level info).
+    pub path: Option<PathBuf>,
+    /// Put the full facts (annotations included) in every record. For debugging only: the
+    /// records then carry whatever secrets pods keep in annotations.
+    pub debug: bool,
+}
+
+/// Where records go.
+#[derive(Debug)]
+enum Sink {
+    Log,
+    File { path: PathBuf, file: Mutex<File> },
+}
+
+/// The audit log of one attestor.
+#[derive(Debug)]
+pub struct AuditLog {
+    sink: Sink,
+    debug: bool,
+}
+
+/// The audit file cannot be opened: an operator's configuration problem.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot open audit log {path}: {source}")]
+pub struct AuditError {
+    /// The configured path.
+    pub path: PathBuf,
+    /// Why.
+    pub source: std::io::Error,
+}
+
+impl AuditLog {
+    /// Open the configured sink (a file is created if missing and appended to).
+    pub fn open(settings: &AuditSettings) -> Result<Self, AuditError> {
+        let sink = match &settings.path {
+            None => Sink::Log,
+            Some(path) => {
+                let file = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)
+                    .map_err(|source| AuditError { path: path.clone(), source })?;
+                Sink::File { path: path.clone(), file: Mutex::new(file) }
+            }
+        };
+        Ok(Self { sink, debug: settings.debug })
+    }
+
+    /// Records go to the log.
+    pub fn to_log() -> Self {
+        Self { sink: Sink::Log, debug: false }
+    }
+
+    fn enabled(&self) -> bool {
+        match self.sink {
+            Sink::Log => tracing::enabled!(target: "attestor::audit", tracing::Level::INFO),
+            Sink::File { .. } => true,
+        }
+    }
+
+    /// Record one attestation.
+    pub fn attested(&self, a: &Attestation) {
+        if self.enabled() {
+            self.write(&record(a, self.debug, SystemTime::now()));
+        }
+    }
+
+    /// Record an attestation that failed (nothing was emitted).
+    pub fn failed(&self, pid: Pid, generation: &str, error: &dyn std::error::Error) {
+        if self.enabled() {
+            let time = crate::clock::rfc3339_seconds(SystemTime::now());
+            self.write(&json!({
+                "time": time,
+                "policy_generation": generation,
+                "pid": pid.0,
+                "failed": error.to_string(),
+                "issued": [],
+            }));
+        }
+    }
+
+    fn write(&self, record: &Value) {
+        let mut line = record.to_string();
+        match &self.sink {
+            Sink::Log => tracing::info!(target: "attestor::audit", "{line}"),
+            Sink::File { path, file } => {
+                line.push('\n');
+                // One write per record: with O_APPEND, concurrent writers never interleave lines.
+                let mut file = file.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                if let Err(e) = file.write_all(line.as_bytes()) {
+                    tracing::error!(path = %path.display(), error = %e, "cannot write audit record");
+                }
+            }
+        }
+    }
+}
+
+/// `sha256:<hex>` of some bytes.
+fn digest(bytes: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+}
+
+/// Who the workload is, in a few fields an operator greps for.
+fn summary(w: &Workload, debug: bool) -> Value {
+    let mut s = Map::new();
+    s.insert("uid".into(), json!(w.unix.euid.0));
+    if let Some(user) = &w.unix.user {
+        s.insert("user".into(), json!(user));
+    }
+    if let Some(exe) = &w.unix.exe_path {
+        s.insert("exe".into(), json!(exe));
+    }
+    if let Some(k) = &w.kubernetes {
+        s.insert("ns".into(), json!(k.pod.namespace));
+        s.insert("sa".into(), json!(k.pod.service_account));
+        s.insert("pod".into(), json!(k.pod.name));
+        if let Some(c) = &k.container {
+            s.insert("container".into(), json!(c.name));
+            let image = if c.image.id.is_empty() { &c.image.name } else { &c.image.id };
+            s.insert("image".into(), json!(image));
+        }
+        if !debug && !k.pod.annotations.is_empty() {
+            let digests: Map<String, Value> =
+                k.pod.annotations.iter().map(|(k, v)| (k.clone(), json!(digest(v.as_bytes())))).collect();
+            s.insert("annotations".into(), Value::Object(digests));
+        }
+    }
+    let facts = serde_json::to_vec(w).unwrap_or_default();
+    s.insert("facts_digest".into(), json!(digest(&facts)));
+    if debug {
+        s.insert("facts".into(), serde_json::to_value(w).unwrap_or(Value::Null));
+    }
+    Value::Object(s)
+}
+
+/// The §C.6 record of one attestation. `debug` includes the full facts.
+pub fn record(a: &Attestation, debug: bool, now: SystemTime) -> Value {
+    let d = &a.decision;
+    let mut r = Map::new();
+    r.insert("time".into(), json!(crate::clock::rfc3339_seconds(now)));
+    r.insert("policy_generation".into(), json!(d.policy_generation));
+    r.insert("pid".into(), json!(a.pid().0));
+    r.insert("workload".into(), summary(&a.workload, debug));
+    r.insert("gate".into(), json!(d.gate));
+    r.insert("candidates".into(), json!(d.candidates));
+    r.insert("issued".into(), json!(d.issued.iter().map(|i| i.id.to_string()).collect::<Vec<_>>()));
+    // What each issued SVID should carry (rules, hint, DNS names, TTLs, federation).
+    r.insert("identities".into(), json!(d.issued));
+    r.insert("selectors".into(), json!(d.selectors));
+    if !a.modules.is_empty() {
+        let modules: Vec<Value> = a
+            .modules
+            .iter()
+            .map(|m| {
+                let mut v = json!({"name": m.name, "fuel_used": m.fuel_used, "elapsed_us": m.elapsed_us});
+                if let Some(e) = &m.error {
+                    v["error"] = json!(e);
+                }
+                v
+            })
+            .collect();
+        r.insert("modules".into(), Value::Array(modules));
+    }
+    r.insert("errors".into(), json!(d.errors));
+    r.insert("eval_us".into(), json!(d.eval_us));
+    Value::Object(r)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    use super::*;
+    use crate::policy::{Policies, PolicySettings};
+    use crate::workload::{Gid, KubernetesFacts, PodFacts, PodUid, Uid, UnixFacts};
+
+    fn attestation() -> Attestation {
+        let mut w = Workload::new(UnixFacts {
+            pid: Pid(7),
+            start_time: 1,
+            uid: Uid(10),
+            euid: Uid(10),
+            gid: Gid(10),
+            egid: Gid(10),
+            supplementary_gids: vec![],
+            user: None,
+            group: None,
+            supplementary_group_names: BTreeMap::new(),
+            exe_path: None,
+            exe_sha256: None,
+        });
+        w.kubernetes = Some(KubernetesFacts {
+            pod: PodFacts {
+                uid: PodUid("u-1".into()),
+                name: "p".into(),
+                namespace: "ns".into(),
+                service_account: "sa".into(),
+                node_name: "n".into(),
+                labels: BTreeMap::new(),
+                annotations: BTreeMap::from([("vault/token".into(), "hunter2".into())]),
+                owners: vec![],
+                host_network: false,
+            },
+            container: None,
+            namespace_labels: BTreeMap::new(),
+        });
+        let td = crate::TrustDomain::new("example.org").unwrap();
+        let decision = Policies::load(&PolicySettings::default(), &td).unwrap().decide(&w).unwrap();
+        Attestation { workload: w, modules: vec![], decision }
+    }
+
+    #[test]
+    fn annotations_are_digested_unless_debug() {
+        let a = attestation();
+        let at = UNIX_EPOCH + Duration::from_secs(1_772_366_400);
+        let r = record(&a, false, at);
+        assert_eq!(r["time"], "2026-03-01T12:00:00Z");
+        assert_eq!(r["pid"], 7);
+        assert_eq!(r["issued"], json!(["spiffe://example.org/ns/ns/sa/sa"]));
+        assert_eq!(r["candidates"][0]["decision"], "allow");
+        assert_eq!(r["workload"]["annotations"]["vault/token"], json!(digest(b"hunter2")));
+        assert!(!r.to_string().contains("hunter2"));
+        assert!(r["workload"].get("facts").is_none());
+        let debug = record(&a, true, at);
+        assert!(debug.to_string().contains("hunter2"));
+        assert_eq!(debug["workload"]["facts_digest"], r["workload"]["facts_digest"]);
+    }
+
+    #[test]
+    fn file_sink_appends_one_line_per_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.jsonl");
+        std::fs::write(&path, "{\"earlier\":true}\n").unwrap();
+        let log = AuditLog::open(&AuditSettings { path: Some(path.clone()), debug: false }).unwrap();
+        let a = attestation();
+        log.attested(&a);
+        log.failed(Pid(9), "sha256:x", &std::io::Error::other("process 9 vanished"));
+        let text = std::fs::read_to_string(&path).unwrap();
+        let lines: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert_eq!(lines.len(), 3);
+        assert_eq!(lines[1]["pid"], 7);
+        assert_eq!(lines[2]["failed"], "process 9 vanished");
+        let err =
+            AuditLog::open(&AuditSettings { path: Some(dir.path().join("no/such/dir")), debug: false }).unwrap_err();
+        assert!(err.to_string().starts_with("cannot open audit log "), "{err}");
+    }
+}

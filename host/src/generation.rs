@@ -1,0 +1,282 @@
+//! A generation: the module set and policy set that one attestation runs with, and how the next
+//! one is built from what is on disk.
+//!
+//! Invariant: a generation is immutable and complete. A new one is built and fully checked off
+//! the hot path, then swapped in whole; if any part fails, none of it is used and the old one
+//! keeps serving. An attestation takes one generation at its start and finishes on it.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use crate::policy::{Decision, Policies, PolicyFile, PolicySettings, default_files, read_dir};
+use crate::sandbox::{ModuleSpec, Runtime, Sandbox};
+use crate::spiffe_id::TrustDomain;
+use crate::workload::Workload;
+
+/// The error a rebuild reports: which part of the new generation was refused.
+pub use crate::pipeline::SetupError;
+
+/// The module set and policies in force.
+#[derive(Debug)]
+pub struct Generation {
+    /// The Wasm modules.
+    pub sandbox: Arc<Sandbox>,
+    /// The live policies.
+    pub policies: Arc<Policies>,
+    /// Policies evaluated beside the live ones, whose answers are only compared and logged.
+    pub shadow: Option<Arc<Policies>>,
+    fingerprint: Fingerprint,
+}
+
+/// What was on disk when a generation was built. Policy files are compared by content (they
+/// are small); module files by size and modification time (their pinned digest is checked on
+/// every load anyway).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct Fingerprint {
+    policies: Vec<PolicyFile>,
+    shadow: Option<Vec<PolicyFile>>,
+    modules: Vec<Option<(u64, SystemTime)>>,
+}
+
+/// How generations are built: the parts of the configuration whose inputs live on disk.
+#[derive(Debug)]
+pub struct Recipe {
+    runtime: Arc<Runtime>,
+    policy: PolicySettings,
+    trust_domain: TrustDomain,
+    modules: Vec<ModuleSpec>,
+    /// The inputs of the last refused generation: the same files are not rebuilt (nor the same
+    /// error logged) every interval until something changes again.
+    refused: Mutex<Option<Fingerprint>>,
+}
+
+/// What a reload did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Reloaded {
+    /// Nothing on disk changed.
+    Unchanged,
+    /// A new generation is in force.
+    Swapped {
+        /// The previous policy generation hash.
+        from: String,
+        /// The new one.
+        to: String,
+    },
+}
+
+fn stamp(path: &Path) -> Option<(u64, SystemTime)> {
+    let m = std::fs::metadata(path).ok()?;
+    Some((m.len(), m.modified().ok()?))
+}
+
+fn read_policies(dir: Option<&PathBuf>) -> Result<Vec<PolicyFile>, crate::policy::PolicyError> {
+    match dir {
+        Some(dir) => read_dir(dir),
+        None => Ok(default_files()),
+    }
+}
+
+impl Recipe {
+    /// A recipe from configuration parts.
+    pub fn new(
+        runtime: Arc<Runtime>,
+        policy: PolicySettings,
+        trust_domain: TrustDomain,
+        modules: Vec<ModuleSpec>,
+    ) -> Self {
+        Self { runtime, policy, trust_domain, modules, refused: Mutex::new(None) }
+    }
+
+    /// Whether anything this recipe reads can change on disk (otherwise nobody needs to watch).
+    pub fn watches_disk(&self) -> bool {
+        self.policy.dir.is_some() || self.policy.shadow_dir.is_some() || !self.modules.is_empty()
+    }
+
+    /// How often to look for changes.
+    pub fn interval(&self) -> std::time::Duration {
+        self.policy.reload_interval
+    }
+
+    fn fingerprint(&self) -> Result<Fingerprint, SetupError> {
+        Ok(Fingerprint {
+            policies: read_policies(self.policy.dir.as_ref())?,
+            // A shadow directory that cannot be read is reported when it is loaded.
+            shadow: self.policy.shadow_dir.as_ref().map(|d| read_dir(d).unwrap_or_default()),
+            modules: self.modules.iter().map(|m| stamp(&m.path)).collect(),
+        })
+    }
+
+    /// Build the first generation. Every part must load.
+    pub fn build(&self) -> Result<Generation, SetupError> {
+        let fingerprint = self.fingerprint()?;
+        let policies = Arc::new(self.policies(&fingerprint.policies)?);
+        let sandbox = Arc::new(Sandbox::load(Arc::clone(&self.runtime), self.modules.clone())?);
+        let shadow = self.shadow(fingerprint.shadow.as_deref())?;
+        Ok(Generation { sandbox, policies, shadow, fingerprint })
+    }
+
+    fn policies(&self, files: &[PolicyFile]) -> Result<Policies, SetupError> {
+        Ok(Policies::from_files(files, &self.policy, &self.trust_domain)?)
+    }
+
+    fn shadow(&self, files: Option<&[PolicyFile]>) -> Result<Option<Arc<Policies>>, SetupError> {
+        let Some(dir) = &self.policy.shadow_dir else { return Ok(None) };
+        let files = match files {
+            Some(f) if !f.is_empty() => f.to_vec(),
+            // Read again to report why it cannot be read.
+            _ => read_dir(dir)?,
+        };
+        let settings = PolicySettings { dir: Some(dir.clone()), ..self.policy.clone() };
+        Ok(Some(Arc::new(Policies::from_files(&files, &settings, &self.trust_domain)?)))
+    }
+
+    /// Build the generation that should follow `current`, reusing every part whose inputs did
+    /// not change. `Ok(None)`: nothing changed (and `force` was not set). `force` (SIGHUP)
+    /// reloads module files even when their size and time look unchanged.
+    pub fn rebuild(&self, current: &Generation, force: bool) -> Result<Option<Generation>, SetupError> {
+        let fingerprint = self.fingerprint()?;
+        let mut refused = self.refused.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !force && (fingerprint == current.fingerprint || refused.as_ref() == Some(&fingerprint)) {
+            return Ok(None);
+        }
+        match self.next(current, fingerprint.clone(), force) {
+            Ok(next) => {
+                *refused = None;
+                Ok(Some(next))
+            }
+            Err(e) => {
+                *refused = Some(fingerprint);
+                Err(e)
+            }
+        }
+    }
+
+    fn next(&self, current: &Generation, fingerprint: Fingerprint, force: bool) -> Result<Generation, SetupError> {
+        let policies = if fingerprint.policies == current.fingerprint.policies {
+            Arc::clone(&current.policies)
+        } else {
+            Arc::new(self.policies(&fingerprint.policies)?)
+        };
+        let sandbox = if fingerprint.modules == current.fingerprint.modules && !force {
+            Arc::clone(&current.sandbox)
+        } else {
+            Arc::new(Sandbox::load(Arc::clone(&self.runtime), self.modules.clone())?)
+        };
+        let shadow = if fingerprint.shadow == current.fingerprint.shadow {
+            current.shadow.clone()
+        } else {
+            self.shadow(fingerprint.shadow.as_deref())?
+        };
+        Ok(Generation { sandbox, policies, shadow, fingerprint })
+    }
+}
+
+impl Generation {
+    /// A generation assembled from parts built elsewhere (benchmarks, tools); never rebuilt.
+    pub fn from_parts(sandbox: Sandbox, policies: Policies) -> Self {
+        Self {
+            sandbox: Arc::new(sandbox),
+            policies: Arc::new(policies),
+            shadow: None,
+            fingerprint: Fingerprint::default(),
+        }
+    }
+
+    /// Decide `workload` with the shadow policies too and log where the answers differ. The
+    /// live answer is never changed by this.
+    pub fn compare_shadow(&self, workload: &Workload, live: &Decision) {
+        let Some(shadow) = &self.shadow else { return };
+        let pid = workload.unix.pid.0;
+        match shadow.decide(workload) {
+            Err(e) => tracing::warn!(target: "attestor::shadow", pid, error = %e, "shadow policies failed to decide"),
+            Ok(other) => {
+                let differences = differences(live, &other);
+                if !differences.is_empty() {
+                    tracing::info!(
+                        target: "attestor::shadow",
+                        pid,
+                        live_generation = live.policy_generation.as_str(),
+                        shadow_generation = other.policy_generation.as_str(),
+                        differences = differences.join("; ").as_str(),
+                        "shadow policies decide differently"
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Where two decisions for one workload differ, in words.
+pub fn differences(live: &Decision, shadow: &Decision) -> Vec<String> {
+    let mut out = Vec::new();
+    if live.gate.decision != shadow.gate.decision {
+        out.push(format!("gate: live {}, shadow {}", live.gate.decision, shadow.gate.decision));
+    }
+    let ids = |d: &Decision| d.issued.iter().map(|i| i.id.to_string()).collect::<Vec<_>>();
+    let (a, b) = (ids(live), ids(shadow));
+    for id in a.iter().filter(|i| !b.contains(i)) {
+        out.push(format!("{id}: issued live, not by shadow"));
+    }
+    for id in b.iter().filter(|i| !a.contains(i)) {
+        out.push(format!("{id}: issued by shadow, not live"));
+    }
+    if a.first() != b.first() && !a.is_empty() && !b.is_empty() {
+        out.push(format!("default ID: live {}, shadow {}", a[0], b[0]));
+    }
+    for s in live.emitted.iter().filter(|s| !shadow.emitted.contains(s)) {
+        out.push(format!("selector {s}: emitted live, suppressed by shadow"));
+    }
+    for s in shadow.emitted.iter().filter(|s| !live.emitted.contains(s)) {
+        out.push(format!("selector {s}: emitted by shadow, suppressed live"));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::{IssuedId, SelectorReport, Verdict};
+
+    fn decision(gate: &'static str, ids: &[&str], emitted: &[&str]) -> Decision {
+        Decision {
+            policy_generation: "g".into(),
+            gate: Verdict { decision: gate, determining: vec![], reasons: vec![], errors: vec![] },
+            candidates: vec![],
+            issued: ids
+                .iter()
+                .map(|i| IssuedId {
+                    id: i.parse().unwrap(),
+                    policies: vec![],
+                    hint: None,
+                    dns_names: vec![],
+                    ttl_seconds: None,
+                    jwt_ttl_seconds: None,
+                    federates_with: vec![],
+                })
+                .collect(),
+            selectors: SelectorReport::default(),
+            emitted: emitted.iter().map(|s| s.parse().unwrap()).collect(),
+            errors: vec![],
+            eval_us: 0,
+        }
+    }
+
+    #[test]
+    fn differences_name_gate_ids_default_and_selectors() {
+        let a = decision("allow", &["spiffe://td/a", "spiffe://td/b"], &["k8s:ns:x", "k8s:sa:y"]);
+        assert!(differences(&a, &a.clone()).is_empty());
+        let b = decision("allow", &["spiffe://td/b", "spiffe://td/c"], &["k8s:ns:x"]);
+        assert_eq!(
+            differences(&a, &b),
+            [
+                "spiffe://td/a: issued live, not by shadow",
+                "spiffe://td/c: issued by shadow, not live",
+                "default ID: live spiffe://td/a, shadow spiffe://td/b",
+                "selector k8s:sa:y: emitted live, suppressed by shadow",
+            ]
+        );
+        let denied = decision("deny", &[], &[]);
+        assert_eq!(differences(&denied, &decision("allow", &[], &[]))[0], "gate: live deny, shadow allow");
+    }
+}

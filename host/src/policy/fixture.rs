@@ -1,0 +1,367 @@
+//! Policy fixtures: captured (or hand-written) facts plus what the policies must decide for
+//! them, run through the real decision path by `attestor policy test`.
+//!
+//! ```yaml
+//! name: ledger gets the app ID, not the fallback
+//! facts: fixtures/ledger.facts.json      # `attestor attest --dump-facts`, or inline facts
+//! now: 2026-03-01T12:00:00Z              # optional `context.now`
+//! expect:
+//!   gate: allow
+//!   issued: [spiffe://example.org/payments/ledger]
+//!   default: spiffe://example.org/payments/ledger
+//!   denied: {spiffe://example.org/billing/ledger: [prefix-ownership]}
+//!   not_rendered: [team-x]
+//!   dropped: [k8s-ns-sa]
+//!   identities:
+//!     spiffe://example.org/payments/ledger: {hint: app, dns_names: [ledger.payments.svc], ttl: 30m}
+//!   suppressed_selectors: [k8s:pod-label:internal.example.com/cost-center:cc-1234]
+//!   emitted_selectors: [k8s:ns:payments]
+//!   emitted_count: 7
+//!   errors: 0
+//! ```
+//!
+//! Every expectation is optional; those given are exact (`issued`, `denied` (IDs and their
+//! policies), `not_rendered`, `dropped`, `gate_by` and `suppressed_selectors` are compared as
+//! sets; `identities` compares only the fields given), except `emitted_selectors`, which lists
+//! selectors that must be among those emitted.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use serde::Deserialize;
+
+use super::{Decision, Fate, Policies};
+use crate::workload::Workload;
+
+/// A fixture file that cannot be used: the author's to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum FixtureError {
+    /// The file cannot be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Not a fixture (YAML syntax, unknown keys, bad values).
+    #[error("{path}: {message}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// The gate's expected answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GateExpect {
+    /// The workload may be attested.
+    Allow,
+    /// A gate refused it.
+    Deny,
+}
+
+/// What a fixture expects. Absent fields are not checked.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Expect {
+    /// The gate's answer.
+    pub gate: Option<GateExpect>,
+    /// Exactly these IDs are issued (any order).
+    pub issued: Option<Vec<String>>,
+    /// The default (first) issued ID.
+    pub default: Option<String>,
+    /// Exactly these IDs are denied candidates, each by exactly these policies (over every
+    /// rule that proposed it).
+    pub denied: Option<BTreeMap<String, Vec<String>>>,
+    /// Exactly these identity rules matched but could not render.
+    pub not_rendered: Option<Vec<String>>,
+    /// Exactly these identity rules were allowed but left out (a fallback beside a primary
+    /// identity, or over the cap).
+    pub dropped: Option<Vec<String>>,
+    /// The gate was decided by exactly these policies (with `gate: deny`, the gates that matched).
+    pub gate_by: Option<Vec<String>>,
+    /// What issued IDs carry; only the fields given are compared.
+    pub identities: Option<BTreeMap<String, IdentityExpect>>,
+    /// Exactly this many selectors leave the host.
+    pub emitted_count: Option<usize>,
+    /// Exactly these selectors are kept on the host.
+    pub suppressed_selectors: Option<Vec<String>>,
+    /// These selectors (at least) leave the host.
+    pub emitted_selectors: Option<Vec<String>>,
+    /// This many evaluation errors.
+    pub errors: Option<usize>,
+}
+
+/// What one issued ID carries.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdentityExpect {
+    /// The identity rules that proposed it (any order).
+    pub policies: Option<Vec<String>>,
+    /// The Workload API hint.
+    pub hint: Option<String>,
+    /// DNS SANs, in order.
+    pub dns_names: Option<Vec<String>>,
+    /// X.509-SVID TTL, a Go duration (`30m`).
+    pub ttl: Option<String>,
+    /// JWT-SVID TTL, a Go duration.
+    pub jwt_ttl: Option<String>,
+    /// Federated trust domains (any order).
+    pub federates_with: Option<Vec<String>>,
+}
+
+/// One fixture, ready to run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Fixture {
+    /// Its name.
+    pub name: String,
+    /// The file it came from.
+    pub file: PathBuf,
+    /// The facts policies see.
+    pub workload: Workload,
+    /// `context.now`, when the fixture pins it.
+    pub now: Option<SystemTime>,
+    /// The expectations.
+    pub expect: Expect,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFixture {
+    name: String,
+    facts: serde_yaml_ng::Value,
+    #[serde(default)]
+    now: Option<String>,
+    expect: Expect,
+}
+
+/// Read every fixture in a YAML file (several documents separated by `---` are several
+/// fixtures). A `facts:` string is a JSON or YAML file relative to the fixture file.
+pub fn read(path: &Path) -> Result<Vec<Fixture>, FixtureError> {
+    let text = std::fs::read_to_string(path).map_err(|source| FixtureError::Read { path: path.to_owned(), source })?;
+    let invalid = |message: String| FixtureError::Invalid { path: path.to_owned(), message };
+    let mut out = Vec::new();
+    for doc in serde_yaml_ng::Deserializer::from_str(&text) {
+        let raw = RawFixture::deserialize(doc).map_err(|e| invalid(e.to_string()))?;
+        let workload = match raw.facts {
+            serde_yaml_ng::Value::String(file) => {
+                let base = path.parent().unwrap_or(Path::new("."));
+                let facts = base.join(&file);
+                let text = std::fs::read_to_string(&facts).map_err(|e| {
+                    invalid(format!("fixture {:?}: cannot read facts {}: {e}", raw.name, facts.display()))
+                })?;
+                // JSON is YAML: one parser reads both.
+                serde_yaml_ng::from_str(&text).map_err(|e| {
+                    invalid(format!("fixture {:?}: {} is not a workload: {e}", raw.name, facts.display()))
+                })?
+            }
+            inline => serde_yaml_ng::from_value(inline)
+                .map_err(|e| invalid(format!("fixture {:?}: inline facts are not a workload: {e}", raw.name)))?,
+        };
+        let now = raw
+            .now
+            .map(|n| {
+                crate::clock::parse_rfc3339_seconds(&n).ok_or_else(|| {
+                    invalid(format!("fixture {:?}: now {n:?} is not RFC 3339 (2026-03-01T12:00:00Z)", raw.name))
+                })
+            })
+            .transpose()?;
+        out.push(Fixture { name: raw.name, file: path.to_owned(), workload, now, expect: raw.expect });
+    }
+    if out.is_empty() {
+        return Err(invalid("holds no fixture".into()));
+    }
+    Ok(out)
+}
+
+/// Every `*.yaml` / `*.yml` file under `dir` (hidden directories skipped), in path order.
+pub fn find(dir: &Path) -> Result<Vec<PathBuf>, FixtureError> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), FixtureError> {
+        let entries = std::fs::read_dir(dir).map_err(|source| FixtureError::Read { path: dir.to_owned(), source })?;
+        for entry in entries {
+            let entry = entry.map_err(|source| FixtureError::Read { path: dir.to_owned(), source })?;
+            let path = entry.path();
+            if entry.file_name().to_string_lossy().starts_with('.') {
+                continue;
+            }
+            if path.is_dir() {
+                walk(&path, out)?;
+            } else if path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
+                out.push(path);
+            }
+        }
+        Ok(())
+    }
+    let mut out = Vec::new();
+    walk(dir, &mut out)?;
+    out.sort();
+    Ok(out)
+}
+
+/// How a fixture fared.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Outcome {
+    /// The decision, for explaining failures.
+    pub decision: Decision,
+    /// One line per unmet expectation; empty when the fixture passed.
+    pub failures: Vec<String>,
+}
+
+fn set<T: Ord + Clone>(v: &[T]) -> BTreeSet<T> {
+    v.iter().cloned().collect()
+}
+
+fn list(v: &BTreeSet<String>) -> String {
+    format!("[{}]", v.iter().cloned().collect::<Vec<_>>().join(", "))
+}
+
+/// Decide the fixture's workload with `policies` and compare.
+pub fn run(policies: &Policies, fixture: &Fixture) -> Result<Outcome, super::DecideError> {
+    let d = policies.decide_at(&fixture.workload, fixture.now.unwrap_or_else(SystemTime::now))?;
+    let e = &fixture.expect;
+    let mut failures = Vec::new();
+    if let Some(gate) = e.gate {
+        let got = if d.gate.allowed() { GateExpect::Allow } else { GateExpect::Deny };
+        if got != gate {
+            failures.push(format!(
+                "gate: expected {}, got {} (determining: {:?})",
+                if gate == GateExpect::Allow { "allow" } else { "deny" },
+                d.gate.decision,
+                d.gate.determining
+            ));
+        }
+    }
+    let issued: Vec<String> = d.issued.iter().map(|i| i.id.to_string()).collect();
+    if let Some(want) = &e.issued
+        && set(want) != set(&issued)
+    {
+        failures.push(format!("issued: expected {}, got {}", list(&set(want)), list(&set(&issued))));
+    }
+    if let Some(want) = &e.default
+        && issued.first() != Some(want)
+    {
+        failures.push(format!("default: expected {want}, got {}", issued.first().map_or("none", String::as_str)));
+    }
+    if let Some(gate_by) = &e.gate_by
+        && set(gate_by) != set(&d.gate.determining)
+    {
+        failures.push(format!("gate_by: expected {}, got {}", list(&set(gate_by)), list(&set(&d.gate.determining))));
+    }
+    if let Some(denied) = &e.denied {
+        // Every rule that proposed an ID counts: one ID can come from several rules.
+        let mut got: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for c in d.candidates.iter().filter(|c| c.decision == Fate::Deny) {
+            if let Some(id) = &c.spiffe_id {
+                got.entry(id.to_string()).or_default().extend(c.determining.iter().cloned());
+            }
+        }
+        for (id, by) in denied {
+            match got.get(id) {
+                Some(g) if *g == set(by) => {}
+                Some(g) => failures.push(format!("denied {id}: expected by {}, got by {}", list(&set(by)), list(g))),
+                None => {
+                    let fates: Vec<String> = d
+                        .candidates
+                        .iter()
+                        .filter(|c| c.spiffe_id.as_ref().is_some_and(|s| s.to_string() == *id))
+                        .map(|c| format!("{} by rule {}", c.decision.as_str(), c.rule))
+                        .collect();
+                    if fates.is_empty() {
+                        failures.push(format!("denied {id}: no identity rule proposed it"));
+                    } else {
+                        failures.push(format!("denied {id}: expected deny, got {}", fates.join(", ")));
+                    }
+                }
+            }
+        }
+        for id in got.keys().filter(|id| !denied.contains_key(*id)) {
+            failures.push(format!("denied: {id} was also denied (by {})", list(&got[id])));
+        }
+    }
+    if let Some(want) = &e.dropped {
+        let got: BTreeSet<String> =
+            d.candidates.iter().filter(|c| c.decision == Fate::Dropped).map(|c| c.rule.clone()).collect();
+        if set(want) != got {
+            failures.push(format!("dropped: expected {}, got {}", list(&set(want)), list(&got)));
+        }
+    }
+    for (id, want) in e.identities.iter().flatten() {
+        match d.issued.iter().find(|i| i.id.to_string() == *id) {
+            None => failures.push(format!("identities {id}: not issued")),
+            Some(got) => failures.extend(identity_failures(id, want, got)),
+        }
+    }
+    if let Some(want) = &e.not_rendered {
+        let got: BTreeSet<String> =
+            d.candidates.iter().filter(|c| c.decision == Fate::NotRendered).map(|c| c.rule.clone()).collect();
+        if set(want) != got {
+            failures.push(format!("not_rendered: expected {}, got {}", list(&set(want)), list(&got)));
+        }
+    }
+    if let Some(want) = &e.suppressed_selectors {
+        let got: BTreeSet<String> = d.selectors.suppressed.iter().map(|s| s.selector.to_string()).collect();
+        if set(want) != got {
+            failures.push(format!("suppressed_selectors: expected {}, got {}", list(&set(want)), list(&got)));
+        }
+    }
+    if let Some(want) = &e.emitted_selectors {
+        let got: BTreeSet<String> = d.emitted.iter().map(ToString::to_string).collect();
+        let missing: BTreeSet<String> = set(want).difference(&got).cloned().collect();
+        if !missing.is_empty() {
+            failures.push(format!("emitted_selectors: not emitted: {}", list(&missing)));
+        }
+    }
+    if let Some(want) = e.emitted_count
+        && want != d.emitted.len()
+    {
+        failures.push(format!("emitted_count: expected {want}, got {}", d.emitted.len()));
+    }
+    if let Some(want) = e.errors
+        && want != d.errors.len()
+    {
+        failures.push(format!("errors: expected {want}, got {} ({})", d.errors.len(), d.errors.join("; ")));
+    }
+    Ok(Outcome { decision: d, failures })
+}
+
+/// Where an issued ID differs from what the fixture says it carries.
+fn identity_failures(id: &str, want: &IdentityExpect, got: &super::IssuedId) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut differ = |field: &str, want: String, got: String| {
+        if want != got {
+            out.push(format!("identities {id}: {field}: expected {want}, got {got}"));
+        }
+    };
+    if let Some(p) = &want.policies {
+        differ("policies", list(&set(p)), list(&set(&got.policies)));
+    }
+    if let Some(h) = &want.hint {
+        differ("hint", h.clone(), got.hint.clone().unwrap_or_else(|| "none".into()));
+    }
+    if let Some(d) = &want.dns_names {
+        differ("dns_names", format!("[{}]", d.join(", ")), format!("[{}]", got.dns_names.join(", ")));
+    }
+    let seconds = |v: &str| {
+        crate::config::parse_go_duration(v)
+            .ok()
+            .and_then(|n| u64::try_from(n / 1_000_000_000).ok())
+            .map_or_else(|| format!("{v:?} (not a duration)"), |s| format!("{s}s"))
+    };
+    let got_seconds = |v: Option<u64>| v.map_or_else(|| "none".to_owned(), |s| format!("{s}s"));
+    if let Some(t) = &want.ttl {
+        differ("ttl", seconds(t), got_seconds(got.ttl_seconds));
+    }
+    if let Some(t) = &want.jwt_ttl {
+        differ("jwt_ttl", seconds(t), got_seconds(got.jwt_ttl_seconds));
+    }
+    if let Some(f) = &want.federates_with {
+        let got: Vec<String> = got.federates_with.iter().map(ToString::to_string).collect();
+        differ("federates_with", list(&set(f)), list(&set(&got)));
+    }
+    out
+}
