@@ -461,3 +461,35 @@ fn every_example_policy_set_checks_formats_and_passes_its_fixtures() {
         assert!(passed >= 2 && summary.ends_with(" passed, 0 failed"), "{d}: {summary}");
     }
 }
+
+#[test]
+fn diff_shows_what_a_change_would_do_to_every_fixture() {
+    let dir = tempfile::tempdir().unwrap();
+    let current = dir.path().join("current");
+    let next = dir.path().join("next");
+    policy_set(&current);
+    policy_set(&next);
+    let c = current.to_str().unwrap();
+    let out = attestor(&["policy", "diff", c, "--against", next.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stdout(&out));
+    assert!(stdout(&out).ends_with("2 same, 0 differ\n"), "{}", stdout(&out));
+
+    // The candidate drops the annotation filter and gives web a payments prefix too.
+    std::fs::write(next.join("guards.cedar"), GUARDS.split("@id(\"hide-annotations\")").next().unwrap()).unwrap();
+    std::fs::write(next.join("data/id-prefixes.json"), r#"[{"prefix": "/payments", "owners": ["payments", "web"]}]"#)
+        .unwrap();
+    let out = attestor(&["policy", "diff", c, "--against", next.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout(&out);
+    assert!(
+        text.contains("selector k8s:pod-annotation:vault.example.com/token:s.very-secret: emitted by candidate, suppressed by current"),
+        "{text}"
+    );
+    assert!(text.ends_with("0 same, 2 differ\n"), "{text}");
+
+    // A candidate that does not load is an error naming it.
+    std::fs::write(next.join("bad.cedar"), "permit (principal, action, resource);").unwrap();
+    let out = attestor(&["policy", "diff", c, "--against", next.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("policy has no @id annotation"));
+}

@@ -386,7 +386,7 @@ async fn policies_reload_on_change_and_sighup_and_a_bad_generation_is_refused() 
     // The shadow set decides differently: logged, never answered.
     let diff = wait_logged(&plugin, "shadow policies decide differently", Duration::from_secs(10)).await;
     assert!(
-        diff.iter().any(|l| l.contains("spiffe://example.org/candidate/team: issued by shadow, not live")),
+        diff.iter().any(|l| l.contains("spiffe://example.org/candidate/team: issued by shadow, not by live")),
         "{diff:?}"
     );
     // Every attestation left an audit record in the log, with the generation hash.

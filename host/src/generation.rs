@@ -191,7 +191,7 @@ impl Generation {
         match shadow.decide(workload) {
             Err(e) => tracing::warn!(target: "attestor::shadow", pid, error = %e, "shadow policies failed to decide"),
             Ok(other) => {
-                let differences = differences(live, &other);
+                let differences = differences(live, &other, ["live", "shadow"]);
                 if !differences.is_empty() {
                     tracing::info!(
                         target: "attestor::shadow",
@@ -207,28 +207,30 @@ impl Generation {
     }
 }
 
-/// Where two decisions for one workload differ, in words.
-pub fn differences(live: &Decision, shadow: &Decision) -> Vec<String> {
+/// Where two decisions for one workload differ, in words; `names` says what to call each side
+/// (`["live", "shadow"]`).
+pub fn differences(a: &Decision, b: &Decision, names: [&str; 2]) -> Vec<String> {
+    let [na, nb] = names;
     let mut out = Vec::new();
-    if live.gate.decision != shadow.gate.decision {
-        out.push(format!("gate: live {}, shadow {}", live.gate.decision, shadow.gate.decision));
+    if a.gate.decision != b.gate.decision {
+        out.push(format!("gate: {na} {}, {nb} {}", a.gate.decision, b.gate.decision));
     }
     let ids = |d: &Decision| d.issued.iter().map(|i| i.id.to_string()).collect::<Vec<_>>();
-    let (a, b) = (ids(live), ids(shadow));
-    for id in a.iter().filter(|i| !b.contains(i)) {
-        out.push(format!("{id}: issued live, not by shadow"));
+    let (ia, ib) = (ids(a), ids(b));
+    for id in ia.iter().filter(|i| !ib.contains(i)) {
+        out.push(format!("{id}: issued by {na}, not by {nb}"));
     }
-    for id in b.iter().filter(|i| !a.contains(i)) {
-        out.push(format!("{id}: issued by shadow, not live"));
+    for id in ib.iter().filter(|i| !ia.contains(i)) {
+        out.push(format!("{id}: issued by {nb}, not by {na}"));
     }
-    if a.first() != b.first() && !a.is_empty() && !b.is_empty() {
-        out.push(format!("default ID: live {}, shadow {}", a[0], b[0]));
+    if ia.first() != ib.first() && !ia.is_empty() && !ib.is_empty() {
+        out.push(format!("default ID: {na} {}, {nb} {}", ia[0], ib[0]));
     }
-    for s in live.emitted.iter().filter(|s| !shadow.emitted.contains(s)) {
-        out.push(format!("selector {s}: emitted live, suppressed by shadow"));
+    for s in a.emitted.iter().filter(|s| !b.emitted.contains(s)) {
+        out.push(format!("selector {s}: emitted by {na}, suppressed by {nb}"));
     }
-    for s in shadow.emitted.iter().filter(|s| !live.emitted.contains(s)) {
-        out.push(format!("selector {s}: emitted by shadow, suppressed live"));
+    for s in b.emitted.iter().filter(|s| !a.emitted.contains(s)) {
+        out.push(format!("selector {s}: emitted by {nb}, suppressed by {na}"));
     }
     out
 }
@@ -265,18 +267,19 @@ mod tests {
     #[test]
     fn differences_name_gate_ids_default_and_selectors() {
         let a = decision("allow", &["spiffe://td/a", "spiffe://td/b"], &["k8s:ns:x", "k8s:sa:y"]);
-        assert!(differences(&a, &a.clone()).is_empty());
+        let names = ["live", "shadow"];
+        assert!(differences(&a, &a.clone(), names).is_empty());
         let b = decision("allow", &["spiffe://td/b", "spiffe://td/c"], &["k8s:ns:x"]);
         assert_eq!(
-            differences(&a, &b),
+            differences(&a, &b, names),
             [
-                "spiffe://td/a: issued live, not by shadow",
-                "spiffe://td/c: issued by shadow, not live",
+                "spiffe://td/a: issued by live, not by shadow",
+                "spiffe://td/c: issued by shadow, not by live",
                 "default ID: live spiffe://td/a, shadow spiffe://td/b",
-                "selector k8s:sa:y: emitted live, suppressed by shadow",
+                "selector k8s:sa:y: emitted by live, suppressed by shadow",
             ]
         );
         let denied = decision("deny", &[], &[]);
-        assert_eq!(differences(&denied, &decision("allow", &[], &[]))[0], "gate: live deny, shadow allow");
+        assert_eq!(differences(&denied, &decision("allow", &[], &[]), names)[0], "gate: live deny, shadow allow");
     }
 }

@@ -48,7 +48,12 @@ fn main() -> ExitCode {
 
 /// The repository root.
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map_or_else(|| PathBuf::from("."), Path::to_owned)
+    // `cargo run` sets CARGO_MANIFEST_DIR for the process it starts. Read it at run time: when
+    // several checkouts share one CARGO_TARGET_DIR (CI's clean checkout beside a working copy),
+    // the xtask binary cargo starts may have been compiled in the other checkout.
+    let manifest =
+        std::env::var_os("CARGO_MANIFEST_DIR").map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from);
+    manifest.parent().map_or_else(|| PathBuf::from("."), Path::to_owned)
 }
 
 /// The host workspace's target directory.

@@ -63,6 +63,19 @@ pub enum PolicyCommand {
         #[arg(long, value_name = "TIME")]
         now: Option<String>,
     },
+    /// Decide every fixture's facts with two policy sets and print where they differ (a dry
+    /// run of a change). Exits 1 when any decision differs, like `diff`.
+    Diff {
+        #[command(flatten)]
+        set: SetArgs,
+        /// The candidate policy directory, loaded with the same settings.
+        #[arg(long, value_name = "DIR")]
+        against: PathBuf,
+        /// Fixture files or directories whose facts both sets decide (default: the policy
+        /// directory).
+        #[arg(long = "fixtures", value_name = "PATH")]
+        fixtures: Vec<PathBuf>,
+    },
     /// Link a template (e.g. a quarantine) to an entity, in the set's links file. The new set is
     /// checked before the file is written.
     Link {
@@ -157,6 +170,7 @@ pub(super) fn run(cmd: PolicyCommand) -> anyhow::Result<ExitCode> {
         PolicyCommand::Explain { set, facts, selector, now } => {
             explain(&Set::resolve(&set)?, &facts, selector.as_deref(), now.as_deref())
         }
+        PolicyCommand::Diff { set, against, fixtures } => diff(&Set::resolve(&set)?, &against, fixtures),
         PolicyCommand::Link { template, link_id, principal, resource, set } => {
             let mut args = serde_json::Map::new();
             if let Some(p) = principal {
@@ -294,7 +308,8 @@ fn fmt(paths: Vec<PathBuf>, check: bool) -> anyhow::Result<ExitCode> {
     Ok(if failed > 0 || (check && unformatted > 0) { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }
 
-fn test(set: &Set, paths: Vec<PathBuf>) -> anyhow::Result<ExitCode> {
+/// Fixture files: those named, or every `*.yaml` under the policy directory.
+fn fixture_files(set: &Set, paths: Vec<PathBuf>) -> anyhow::Result<(Vec<PathBuf>, Vec<PathBuf>)> {
     let paths = match (paths.is_empty(), &set.settings.dir) {
         (false, _) => paths,
         (true, Some(dir)) => vec![dir.clone()],
@@ -308,6 +323,42 @@ fn test(set: &Set, paths: Vec<PathBuf>) -> anyhow::Result<ExitCode> {
             files.push(p.clone());
         }
     }
+    Ok((paths, files))
+}
+
+fn diff(set: &Set, against: &Path, fixtures: Vec<PathBuf>) -> anyhow::Result<ExitCode> {
+    let (_, files) = fixture_files(set, fixtures)?;
+    let live = set.load().map_err(|e| anyhow::anyhow!("{}: {}", set.name(), problems(&e).join("; ")))?;
+    let candidate = Set {
+        settings: PolicySettings { dir: Some(against.to_owned()), ..set.settings.clone() },
+        trust_domain: set.trust_domain.clone(),
+    };
+    let next = candidate.load().map_err(|e| anyhow::anyhow!("{}: {}", candidate.name(), problems(&e).join("; ")))?;
+    let (mut same, mut differ) = (0, 0);
+    for file in &files {
+        for f in fixture::read(file)? {
+            let now = f.now.unwrap_or_else(std::time::SystemTime::now);
+            let a = live.decide_at(&f.workload, now)?;
+            let b = next.decide_at(&f.workload, now)?;
+            let d = crate::generation::differences(&a, &b, ["current", "candidate"]);
+            if d.is_empty() {
+                println!("same {}: {}", file.display(), f.name);
+                same += 1;
+            } else {
+                println!("DIFF {}: {}", file.display(), f.name);
+                for line in d {
+                    println!("       {line}");
+                }
+                differ += 1;
+            }
+        }
+    }
+    println!("{same} same, {differ} differ");
+    Ok(if differ == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+fn test(set: &Set, paths: Vec<PathBuf>) -> anyhow::Result<ExitCode> {
+    let (paths, files) = fixture_files(set, paths)?;
     let policies = match set.load() {
         Ok(p) => p,
         Err(e) => {
