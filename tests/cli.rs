@@ -302,12 +302,34 @@ fn reads_facts_under_a_fake_proc_root() {
 }
 
 #[test]
-fn a_process_that_vanishes_mid_read_is_an_error() {
+fn a_recorded_proc_root_needs_only_the_files_the_design_names() {
+    // `cgroup`, `mountinfo` and `status` only: no `stat` (so no PID-reuse guard, which only a
+    // live procfs can support) and no `exe` (so no path or digest selectors).
     let tmp = tempfile::tempdir().unwrap();
-    // `stat` is there (the process existed) but `status` is gone: it exited in between.
-    fake_proc(tmp.path(), 555, None, None);
-    let err = fails(&["attest", "--pid", "555", "--proc-root", tmp.path().to_str().unwrap()]);
-    assert_eq!(err, "process 555 exited while its facts were being read");
+    let dir = tmp.path().join("808");
+    std::fs::create_dir(&dir).unwrap();
+    write(
+        &dir,
+        "status",
+        "Name:\tweb\nUid:\t3999999\t3999999\t3999999\t3999999\nGid:\t3999998\t3999998\t3999998\t3999998\nGroups:\t\n",
+    );
+    write(&dir, "cgroup", "0::/user.slice\n");
+    write(&dir, "mountinfo", "");
+    let v =
+        json(&attestor(&["attest", "--pid", "808", "--proc-root", tmp.path().to_str().unwrap(), "--output", "json"]));
+    assert_eq!(selectors(&v), ["unix:uid:3999999", "unix:gid:3999998"]);
+    assert_eq!(v["pid"], 808);
+
+    // Without `status` there are no unix facts, and the error says which file is missing.
+    std::fs::remove_file(dir.join("status")).unwrap();
+    let err = fails(&["attest", "--pid", "808", "--proc-root", tmp.path().to_str().unwrap()]);
+    assert_eq!(
+        err,
+        format!(
+            "{}/808/status does not exist: a recorded proc root needs `<pid>/status` (and `<pid>/cgroup` for Kubernetes facts)",
+            tmp.path().display()
+        )
+    );
 }
 
 #[test]

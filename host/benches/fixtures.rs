@@ -14,7 +14,7 @@ pub fn pod_workload() -> Workload {
     let annotations: BTreeMap<String, String> = (0..8).map(|i| (format!("annotation-{i}"), format!("a{i}"))).collect();
     let mut w = Workload::new(UnixFacts {
         pid: Pid(4242),
-        start_time: 1,
+        start_time: Some(1),
         uid: Uid(1000),
         euid: Uid(1000),
         gid: Gid(1000),

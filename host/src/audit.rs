@@ -200,7 +200,7 @@ mod tests {
     fn attestation() -> Attestation {
         let mut w = Workload::new(UnixFacts {
             pid: Pid(7),
-            start_time: 1,
+            start_time: Some(1),
             uid: Uid(10),
             euid: Uid(10),
             gid: Gid(10),

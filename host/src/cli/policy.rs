@@ -24,6 +24,7 @@ use crate::workload::Workload;
 pub enum PolicyCommand {
     /// Parse, lint and strictly validate a policy set; print every problem with file, line and
     /// policy id. Exits 1 when the host would refuse the set.
+    #[command(visible_alias = "validate")]
     Check {
         #[command(flatten)]
         set: SetArgs,

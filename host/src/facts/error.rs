@@ -35,6 +35,14 @@ pub enum GatherError {
         /// Start time read last.
         after: u64,
     },
+    /// Caller: a recorded proc root (a directory, not procfs) lacks a file attestation needs.
+    #[error(
+        "{path} does not exist: a recorded proc root needs `<pid>/status` (and `<pid>/cgroup` for Kubernetes facts)"
+    )]
+    NotRecorded {
+        /// The missing file.
+        path: PathBuf,
+    },
     /// Host: a file could not be read (permissions, I/O).
     #[error("cannot read {path}: {source}")]
     Read {

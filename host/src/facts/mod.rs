@@ -3,7 +3,8 @@
 //! Invariant: gathering only reads. Every source reads the same PID under the same `--proc-root`,
 //! and the process's start time is read first and again after the last source (the kubelet
 //! lookup included), so facts read from two different processes that shared a PID are refused
-//! rather than mixed.
+//! rather than mixed. Only a recorded proc root (not procfs) may lack `stat`; there the guard
+//! has nothing to compare and is skipped.
 
 pub mod cgroup;
 mod error;
@@ -29,7 +30,7 @@ use procfs::ProcDir;
 pub struct LocalFacts {
     workload: Workload,
     dir: ProcDir,
-    start_time: u64,
+    start_time: Option<u64>,
     location: Location,
 }
 

@@ -9,11 +9,19 @@ use crate::workload::Pid;
 /// `ESRCH`: what procfs returns for files of a process that exited after the file was opened.
 const ESRCH: i32 = 3;
 
+/// `statfs(2)` type of procfs.
+const PROC_SUPER_MAGIC: u64 = 0x9fa0;
+
 /// `<proc_root>/<pid>`.
 #[derive(Debug)]
 pub(crate) struct ProcDir {
     pid: Pid,
     dir: PathBuf,
+    /// The proc root is the kernel's procfs, not a directory of recorded files. On a live
+    /// procfs every process has every file, so a missing one means the process went away; a
+    /// recorded proc root (the offline demo, a test's fixture) may hold only the files the
+    /// design names (`cgroup`, `mountinfo`, `status`).
+    live: bool,
 }
 
 impl ProcDir {
@@ -21,7 +29,7 @@ impl ProcDir {
     pub(crate) fn open(proc_root: &Path, pid: Pid) -> Result<Self, GatherError> {
         let dir = proc_root.join(pid.0.to_string());
         match std::fs::metadata(&dir) {
-            Ok(m) if m.is_dir() => Ok(Self { pid, dir }),
+            Ok(m) if m.is_dir() => Ok(Self { pid, dir, live: is_procfs(proc_root) }),
             Ok(_) => Err(GatherError::NoSuchProcess { pid, dir }),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Err(GatherError::NoSuchProcess { pid, dir }),
             Err(source) => Err(GatherError::Read { path: dir, source }),
@@ -57,27 +65,46 @@ impl ProcDir {
 
     /// Map an I/O error on a file of this process to "it went away" or "cannot read".
     pub(crate) fn classify(&self, path: PathBuf, e: io::Error) -> GatherError {
-        if e.kind() == io::ErrorKind::NotFound || e.raw_os_error() == Some(ESRCH) {
+        if e.kind() == io::ErrorKind::NotFound && !self.live && self.dir.is_dir() {
+            GatherError::NotRecorded { path }
+        } else if e.kind() == io::ErrorKind::NotFound || e.raw_os_error() == Some(ESRCH) {
             GatherError::Vanished { pid: self.pid }
         } else {
             GatherError::Read { path, source: e }
         }
     }
 
-    /// Field 22 of `stat`: start time in clock ticks since boot.
-    pub(crate) fn start_time(&self) -> Result<u64, GatherError> {
-        let stat = self.read("stat")?;
-        parse_start_time(&stat).ok_or_else(|| GatherError::Malformed {
-            path: self.path("stat"),
-            problem: "no start time in field 22".into(),
-        })
+    /// Field 22 of `stat`: start time in clock ticks since boot. `None` only for a recorded proc
+    /// root without `stat`; a live procfs must have it.
+    pub(crate) fn start_time(&self) -> Result<Option<u64>, GatherError> {
+        let path = self.path("stat");
+        let stat = match std::fs::read_to_string(&path) {
+            Ok(stat) => stat,
+            Err(e) if e.kind() == io::ErrorKind::NotFound && !self.live && self.dir.is_dir() => return Ok(None),
+            Err(e) => return Err(self.classify(path, e)),
+        };
+        parse_start_time(&stat)
+            .map(Some)
+            .ok_or_else(|| GatherError::Malformed { path, problem: "no start time in field 22".into() })
     }
 
-    /// Fail unless the process still exists with the same start time.
-    pub(crate) fn confirm_start_time(&self, before: u64) -> Result<(), GatherError> {
-        let after = self.start_time()?;
-        if after == before { Ok(()) } else { Err(GatherError::PidReused { pid: self.pid, before, after }) }
+    /// Fail unless the process still exists with the same start time. Without a start time (a
+    /// recorded proc root) there is no reuse to detect, only a directory that must still be there.
+    pub(crate) fn confirm_start_time(&self, before: Option<u64>) -> Result<(), GatherError> {
+        match (before, self.start_time()?) {
+            (Some(before), Some(after)) if before != after => {
+                Err(GatherError::PidReused { pid: self.pid, before, after })
+            }
+            (Some(_), None) => Err(GatherError::Vanished { pid: self.pid }),
+            _ => Ok(()),
+        }
     }
+}
+
+/// Whether `proc_root` is a mounted procfs. When `statfs` fails the answer is yes, so the
+/// stricter rules apply.
+fn is_procfs(proc_root: &Path) -> bool {
+    rustix::fs::statfs(proc_root).map_or(true, |fs| u64::try_from(fs.f_type).ok() == Some(PROC_SUPER_MAGIC))
 }
 
 /// The command name (field 2) is in parentheses and may itself contain spaces and `)`, so fields
@@ -117,7 +144,7 @@ mod tests {
         std::fs::write(dir.join("stat"), stat(100)).unwrap();
         let p = ProcDir::open(tmp.path(), Pid(9)).unwrap();
         let before = p.start_time().unwrap();
-        assert_eq!(before, 100);
+        assert_eq!(before, Some(100));
         assert!(p.confirm_start_time(before).is_ok());
         std::fs::write(dir.join("stat"), stat(200)).unwrap();
         let err = p.confirm_start_time(before).unwrap_err();
@@ -130,5 +157,28 @@ mod tests {
             p.confirm_start_time(before).unwrap_err().to_string(),
             "process 9 exited while its facts were being read"
         );
+    }
+
+    #[test]
+    fn a_recorded_proc_root_may_lack_stat_but_the_live_one_may_not() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::create_dir(tmp.path().join("9")).unwrap();
+        let p = ProcDir::open(tmp.path(), Pid(9)).unwrap();
+        assert!(!p.live);
+        assert_eq!(p.start_time().unwrap(), None);
+        assert_eq!(
+            p.read("status").unwrap_err().to_string(),
+            format!(
+                "{}/9/status does not exist: a recorded proc root needs `<pid>/status` (and `<pid>/cgroup` for Kubernetes facts)",
+                tmp.path().display()
+            )
+        );
+        assert!(p.confirm_start_time(None).is_ok());
+        std::fs::remove_dir(tmp.path().join("9")).unwrap();
+        assert_eq!(p.start_time().unwrap_err().to_string(), "process 9 exited while its facts were being read");
+
+        let me = ProcDir::open(Path::new("/proc"), Pid(std::process::id())).unwrap();
+        assert!(me.live, "/proc is procfs");
+        assert!(me.start_time().unwrap().is_some());
     }
 }

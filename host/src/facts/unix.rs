@@ -38,7 +38,7 @@ impl Default for UnixConfig {
 /// Read the unix facts of the process in `dir`.
 pub(crate) fn gather(
     dir: &ProcDir,
-    start_time: u64,
+    start_time: Option<u64>,
     config: &UnixConfig,
     hasher: &ExeHasher,
 ) -> Result<UnixFacts, GatherError> {
@@ -179,7 +179,7 @@ mod tests {
     fn facts() -> UnixFacts {
         UnixFacts {
             pid: Pid(7),
-            start_time: 1,
+            start_time: Some(1),
             uid: Uid(1000),
             euid: Uid(1001),
             gid: Gid(100),

@@ -267,7 +267,7 @@ mod tests {
     fn workload(k8s: bool) -> Workload {
         let mut w = Workload::new(UnixFacts {
             pid: Pid(1),
-            start_time: 0,
+            start_time: None,
             uid: Uid(0),
             euid: Uid(1000),
             gid: Gid(0),

@@ -30,7 +30,7 @@ fn load(text: &str) -> Result<Policies, PolicyError> {
 fn host_workload() -> Workload {
     let mut w = Workload::new(UnixFacts {
         pid: Pid(4242),
-        start_time: 1,
+        start_time: Some(1),
         uid: Uid(1000),
         euid: Uid(1000),
         gid: Gid(1000),

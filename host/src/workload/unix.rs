@@ -50,9 +50,10 @@ pub struct UnixFacts {
     /// The process id.
     pub pid: Pid,
     /// Start time in clock ticks since boot (`/proc/<pid>/stat` field 22): with the PID, it names
-    /// one process, not whichever process holds the PID later.
-    #[serde(default)]
-    pub start_time: u64,
+    /// one process, not whichever process holds the PID later. Absent when a recorded proc root
+    /// has no `stat`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_time: Option<u64>,
     /// Real user id.
     pub uid: Uid,
     /// Effective user id.
