@@ -83,3 +83,35 @@ impl Module for ExeAllowlist {
 }
 
 export_module!(ExeAllowlist);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LEDGER: &str = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+
+    #[test]
+    fn entries_comments_and_blank_lines() {
+        let config = format!("# approved\n\n  {LEDGER}  ledger  \n");
+        assert_eq!(parse(&config).unwrap(), [(LEDGER, "ledger")]);
+        assert!(
+            matches!(ExeAllowlist::validate_config("# nothing\n"), Err(Error::Config(m)) if m.starts_with("empty"))
+        );
+    }
+
+    #[test]
+    fn bad_lines_are_named_with_their_number() {
+        let msg = |config: &str| match parse(config) {
+            Err(Error::Config(m)) => m,
+            other => panic!("expected a config error, got {other:?}"),
+        };
+        assert_eq!(
+            msg(&format!("{LEDGER} a\n{LEDGER}")),
+            format!("line 2: expected `<sha256> <name>`, got {LEDGER:?}")
+        );
+        assert!(msg(&format!("{LEDGER} a b")).starts_with("line 1: expected"));
+        assert!(msg(&format!("{} x", LEDGER.to_uppercase())).contains("is not a lower-case hex SHA-256"));
+        assert!(msg("abc x").contains("is not a lower-case hex SHA-256"));
+        assert!(msg(&format!("{LEDGER} led/ger")).contains("may use only"));
+    }
+}

@@ -33,6 +33,13 @@
 //! Each call runs in a fresh instance under fuel, memory and time limits: keep no state between
 //! calls, do no I/O (there is none to do), and return quickly.
 
+#[cfg(feature = "arena")]
+pub mod arena;
+
+#[cfg(all(feature = "arena", target_arch = "wasm32"))]
+#[global_allocator]
+static ALLOCATOR: arena::Arena = arena::Arena::new();
+
 #[doc(hidden)]
 pub mod bindings {
     wit_bindgen::generate!({

@@ -132,3 +132,89 @@ impl Module for TeamOwner {
 }
 
 export_module!(TeamOwner);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use attestor_guest::{Kubernetes, Label, Pod, Unix};
+
+    fn host(euid: u32, user: Option<&str>, exe: Option<&str>) -> Workload {
+        Workload {
+            unix: Unix {
+                pid: 7,
+                uid: euid,
+                euid,
+                gid: 0,
+                egid: 0,
+                supplementary_gids: vec![],
+                user: user.map(str::to_owned),
+                group: None,
+                exe_path: exe.map(str::to_owned),
+                exe_sha256: None,
+            },
+            kubernetes: None,
+            facts: vec![],
+        }
+    }
+
+    fn pod(ns: &str, sa: &str, labels: &[(&str, &str)]) -> Workload {
+        let mut w = host(1000, None, None);
+        w.kubernetes = Some(Kubernetes {
+            pod: Pod {
+                uid: "u".into(),
+                name: "p".into(),
+                namespace: ns.into(),
+                service_account: sa.into(),
+                node_name: "n".into(),
+                labels: labels.iter().map(|(k, v)| Label { key: (*k).into(), value: (*v).into() }).collect(),
+                annotations: vec![],
+                owners: vec![],
+                host_network: false,
+            },
+            container: None,
+            namespace_labels: vec![],
+        });
+        w
+    }
+
+    const RULES: &str = "
+        sa:billing/invoicer = billing   # before the namespace rule: first match wins
+        ns:billing          = finance
+        label:team
+        user:postgres       = data
+        uid:1000            = platform
+        exe:/opt/ledger/    = payments
+    ";
+
+    #[test]
+    fn first_matching_rule_names_the_team() {
+        let rules = parse(RULES).unwrap();
+        assert_eq!(team_of(&rules, &pod("billing", "invoicer", &[])), Some("billing"));
+        assert_eq!(team_of(&rules, &pod("billing", "other", &[])), Some("finance"));
+        assert_eq!(team_of(&rules, &pod("web", "default", &[("team", "frontend")])), Some("frontend"));
+        // An unusable label value is skipped, not emitted: the next rule (uid 1000) decides.
+        assert_eq!(team_of(&rules, &pod("web", "default", &[("team", "no spaces")])), Some("platform"));
+        assert_eq!(team_of(&rules, &host(26, Some("postgres"), None)), Some("data"));
+        assert_eq!(team_of(&rules, &host(5, None, Some("/opt/ledger/bin/ledger"))), Some("payments"));
+        assert_eq!(team_of(&rules, &host(5, None, Some("/usr/bin/true"))), None);
+        let with_default = parse("default = unowned").unwrap();
+        assert_eq!(team_of(&with_default, &host(5, None, None)), Some("unowned"));
+    }
+
+    #[test]
+    fn bad_lines_are_named_with_their_number() {
+        let msg = |config: &str| match parse(config) {
+            Err(Error::Config(m)) => m,
+            other => panic!("expected a config error, got {other:?}"),
+        };
+        assert_eq!(msg("ns:a = ok\nuid:abc = x"), "line 2: `uid:` takes a number: \"uid:abc = x\"");
+        assert!(msg("ns:a").contains("missing `= <team>`"));
+        assert!(msg("label:team = x").contains("drop `= <team>`"));
+        assert!(msg("pod:x = y").contains("unknown matcher"));
+        assert!(msg("sa:nons = y").contains("<namespace>/<service account>"));
+        assert!(msg("ns:a = bad team").contains("team names are"));
+        assert!(
+            matches!(TeamOwner::validate_config("# only a comment"), Err(Error::Config(m)) if m.starts_with("no rules"))
+        );
+    }
+}
