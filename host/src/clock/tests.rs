@@ -1,0 +1,30 @@
+
+use super::*;
+
+#[test]
+fn parses_what_it_prints() {
+    for secs in [0_u64, 951_782_400, 1_795_427_999, 4_102_444_800] {
+        let t = UNIX_EPOCH + Duration::from_secs(secs);
+        assert_eq!(parse_rfc3339_seconds(&rfc3339_seconds(t)), Some(t));
+    }
+    for bad in [
+        "2026-02-30T00:00:00Z",
+        "2026-03-01T12:00:00",
+        "2026-03-01 12:00:00Z",
+        "1969-12-31T23:59:59Z",
+        "2026-3-01T12:00:00Z",
+    ] {
+        assert_eq!(parse_rfc3339_seconds(bad), None, "{bad}");
+    }
+}
+use std::time::Duration;
+
+#[test]
+fn shapes() {
+    assert_eq!(rfc3339_seconds(UNIX_EPOCH), "1970-01-01T00:00:00Z");
+    assert_eq!(rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(951_782_400)), "2000-02-29T00:00:00Z");
+    assert_eq!(
+        rfc3339_micros(UNIX_EPOCH + Duration::from_micros(1_795_427_999_000_042)),
+        "2026-11-23T09:59:59.000042Z"
+    );
+}

@@ -1,0 +1,64 @@
+use super::*;
+
+#[test]
+fn start_time_survives_odd_command_names() {
+    let stat = "1234 (a) b (c)) S 1 1234 1234 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 1000 10";
+    assert_eq!(parse_start_time(stat), Some(987654));
+    assert_eq!(parse_start_time("1 (x) S 1"), None);
+    assert_eq!(parse_start_time("garbage"), None);
+}
+
+#[test]
+fn missing_process_is_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let err = ProcDir::open(tmp.path(), Pid(42)).unwrap_err();
+    assert!(matches!(err, GatherError::NoSuchProcess { .. }), "{err}");
+    assert!(err.to_string().starts_with("no process 42: "), "{err}");
+}
+
+#[test]
+fn a_changed_start_time_is_pid_reuse() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("9");
+    std::fs::create_dir(&dir).unwrap();
+    let stat = |start: u64| format!("9 (x) S 1 9 9 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 {start} 1 1\n");
+    std::fs::write(dir.join("stat"), stat(100)).unwrap();
+    let p = ProcDir::open(tmp.path(), Pid(9)).unwrap();
+    let before = p.start_time().unwrap();
+    assert_eq!(before, Some(100));
+    assert!(p.confirm_start_time(before).is_ok());
+    std::fs::write(dir.join("stat"), stat(200)).unwrap();
+    let err = p.confirm_start_time(before).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "process 9 was replaced by another process with the same PID while its facts were being read (start time 100 became 200)"
+    );
+    std::fs::remove_file(dir.join("stat")).unwrap();
+    assert_eq!(
+        p.confirm_start_time(before).unwrap_err().to_string(),
+        "process 9 exited while its facts were being read"
+    );
+}
+
+#[test]
+fn a_recorded_proc_root_may_lack_stat_but_the_live_one_may_not() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::create_dir(tmp.path().join("9")).unwrap();
+    let p = ProcDir::open(tmp.path(), Pid(9)).unwrap();
+    assert!(!p.live);
+    assert_eq!(p.start_time().unwrap(), None);
+    assert_eq!(
+        p.read("status").unwrap_err().to_string(),
+        format!(
+            "{}/9/status does not exist: a recorded proc root needs `<pid>/status` (and `<pid>/cgroup` for Kubernetes facts)",
+            tmp.path().display()
+        )
+    );
+    assert!(p.confirm_start_time(None).is_ok());
+    std::fs::remove_dir(tmp.path().join("9")).unwrap();
+    assert_eq!(p.start_time().unwrap_err().to_string(), "process 9 exited while its facts were being read");
+
+    let me = ProcDir::open(Path::new("/proc"), Pid(std::process::id())).unwrap();
+    assert!(me.live, "/proc is procfs");
+    assert!(me.start_time().unwrap().is_some());
+}

@@ -1,0 +1,66 @@
+use super::*;
+use crate::workload::Pid;
+
+const STATUS: &str = "Name:\tsleep\nUmask:\t0022\nState:\tS (sleeping)\nUid:\t1000\t1001\t1000\t1000\nGid:\t100\t101\t100\t100\nFDSize:\t64\nGroups:\t4 24 27 \nNStgid:\t5\n";
+
+#[test]
+fn status_ids() {
+    let ids = parse_status(STATUS).unwrap();
+    assert_eq!(
+        ids,
+        StatusIds {
+            uid: Uid(1000),
+            euid: Uid(1001),
+            gid: Gid(100),
+            egid: Gid(101),
+            groups: vec![Gid(4), Gid(24), Gid(27)]
+        }
+    );
+    assert_eq!(parse_status("Uid:\t1\t1\t1\t1\n").unwrap_err(), "no Gid line");
+    assert_eq!(parse_status("Uid:\tx\nGid:\t1 1\n").unwrap_err(), "malformed Uid line");
+    let empty_groups = parse_status("Uid:\t0\t0\t0\t0\nGid:\t0\t0\t0\t0\nGroups:\t\n").unwrap();
+    assert!(empty_groups.groups.is_empty());
+}
+
+fn facts() -> UnixFacts {
+    UnixFacts {
+        pid: Pid(7),
+        start_time: Some(1),
+        uid: Uid(1000),
+        euid: Uid(1001),
+        gid: Gid(100),
+        egid: Gid(101),
+        supplementary_gids: vec![Gid(4), Gid(27)],
+        user: Some("bob".into()),
+        group: None,
+        supplementary_group_names: [(Gid(4), "adm".to_owned()), (Gid(27), "sudo".to_owned())].into(),
+        exe_path: Some("/usr/bin/sleep".into()),
+        exe_sha256: Some("ab".repeat(32)),
+    }
+}
+
+#[test]
+fn selectors_follow_spire_order_and_use_effective_ids() {
+    let got: Vec<String> = unix_selectors(&facts(), &UnixConfig::default()).iter().map(ToString::to_string).collect();
+    assert_eq!(
+        got,
+        [
+            "unix:uid:1001",
+            "unix:user:bob",
+            "unix:gid:101",
+            "unix:supplementary_gid:4",
+            "unix:supplementary_group:adm",
+            "unix:supplementary_gid:27",
+            "unix:supplementary_group:sudo",
+            "unix:path:/usr/bin/sleep",
+            &format!("unix:sha256:{}", "ab".repeat(32)),
+        ]
+    );
+}
+
+#[test]
+fn path_selectors_follow_the_switch() {
+    let config = UnixConfig { discover_workload_path: false, ..UnixConfig::default() };
+    let got = unix_selectors(&facts(), &config);
+    assert!(got.iter().all(|s| s.key() != "path" && s.key() != "sha256"));
+}

@@ -1,0 +1,84 @@
+use super::*;
+use crate::workload::{Gid, KubernetesFacts, Pid, PodFacts, PodUid, Uid, UnixFacts};
+
+fn workload(k8s: bool) -> Workload {
+    let mut w = Workload::new(UnixFacts {
+        pid: Pid(1),
+        start_time: None,
+        uid: Uid(0),
+        euid: Uid(1000),
+        gid: Gid(0),
+        egid: Gid(1000),
+        supplementary_gids: vec![],
+        user: Some("bob".into()),
+        group: None,
+        supplementary_group_names: Default::default(),
+        exe_path: None,
+        exe_sha256: None,
+    });
+    if k8s {
+        w.kubernetes = Some(KubernetesFacts {
+            pod: PodFacts {
+                uid: PodUid("u-1".into()),
+                name: "web-1".into(),
+                namespace: "prod".into(),
+                service_account: "web".into(),
+                node_name: "n1".into(),
+                labels: [("app".to_owned(), "web".to_owned()), ("bad".to_owned(), "a/b".to_owned())].into(),
+                annotations: Default::default(),
+                owners: vec![],
+                host_network: false,
+            },
+            container: None,
+            namespace_labels: Default::default(),
+        });
+    }
+    w.facts.insert(FactKey::new("team.name").unwrap(), "payments".into());
+    w
+}
+
+fn render(src: &str, w: &Workload) -> Result<String, RenderError> {
+    let td = TrustDomain::new("example.org").unwrap();
+    let env = RenderEnv { workload: w, trust_domain: &td, cluster: Some("c1") };
+    Template::parse(src).unwrap().render(&env, ValueRule::PathSegment)
+}
+
+#[test]
+fn renders_every_kind_of_variable() {
+    let w = workload(true);
+    assert_eq!(
+        render("spiffe://{trust_domain}/ns/{k8s.namespace}/sa/{k8s.service_account}", &w).unwrap(),
+        "spiffe://example.org/ns/prod/sa/web"
+    );
+    assert_eq!(
+        render("spiffe://{trust_domain}/{cluster}/{label:app}/{fact:team.name}/{unix.uid}", &w).unwrap(),
+        "spiffe://example.org/c1/web/payments/1000"
+    );
+}
+
+#[test]
+fn missing_and_invalid_values_render_nothing() {
+    let host = workload(false);
+    assert_eq!(
+        render("spiffe://{trust_domain}/ns/{k8s.namespace}", &host),
+        Err(RenderError::Missing("{k8s.namespace}".into()))
+    );
+    assert_eq!(render("spiffe://{trust_domain}/{unix.group}", &host), Err(RenderError::Missing("{unix.group}".into())));
+    let pod = workload(true);
+    assert_eq!(render("spiffe://{trust_domain}/{label:nope}", &pod), Err(RenderError::Missing("{label:nope}".into())));
+    assert!(matches!(render("spiffe://{trust_domain}/{label:bad}", &pod), Err(RenderError::Invalid { .. })));
+}
+
+#[test]
+fn parse_errors() {
+    assert_eq!(
+        Template::parse("spiffe://{trust_domain}/{k8s.namespce}"),
+        Err(TemplateError::UnknownVariable("k8s.namespce".into()))
+    );
+    assert_eq!(Template::parse("spiffe://{trust_domain"), Err(TemplateError::Unbalanced));
+    assert_eq!(Template::parse("a}b"), Err(TemplateError::Unbalanced));
+    assert_eq!(Template::parse("{label:}"), Err(TemplateError::UnknownVariable("label:".into())));
+    assert_eq!(Template::parse("{fact:nodot}"), Err(TemplateError::UnknownVariable("fact:nodot".into())));
+    let t = Template::parse("spiffe://{trust_domain}/x").unwrap();
+    assert_eq!(t.vars().collect::<Vec<_>>(), [&Var::TrustDomain]);
+}
