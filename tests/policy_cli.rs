@@ -191,6 +191,10 @@ forbid (principal, action == Attest::Action::"attest", resource);
     let out = attestor(&["policy", "check", d, "--deny-warnings"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(stdout(&out).contains("1 warning denied"), "{}", stdout(&out));
+    // `validate` is another name for `check`.
+    let again = attestor(&["policy", "validate", d, "--deny-warnings"]);
+    assert_eq!(again.status.code(), Some(1));
+    assert_eq!(stdout(&again), stdout(&out));
 }
 
 #[test]

@@ -77,15 +77,15 @@ impl ProcDir {
     /// Field 22 of `stat`: start time in clock ticks since boot. `None` only for a recorded proc
     /// root without `stat`; a live procfs must have it.
     pub(crate) fn start_time(&self) -> Result<Option<u64>, GatherError> {
-        let path = self.path("stat");
-        let stat = match std::fs::read_to_string(&path) {
+        let stat = match self.read("stat") {
             Ok(stat) => stat,
-            Err(e) if e.kind() == io::ErrorKind::NotFound && !self.live && self.dir.is_dir() => return Ok(None),
-            Err(e) => return Err(self.classify(path, e)),
+            Err(GatherError::NotRecorded { .. }) => return Ok(None),
+            Err(e) => return Err(e),
         };
-        parse_start_time(&stat)
-            .map(Some)
-            .ok_or_else(|| GatherError::Malformed { path, problem: "no start time in field 22".into() })
+        parse_start_time(&stat).map(Some).ok_or_else(|| GatherError::Malformed {
+            path: self.path("stat"),
+            problem: "no start time in field 22".into(),
+        })
     }
 
     /// Fail unless the process still exists with the same start time. Without a start time (a
