@@ -159,10 +159,24 @@ fn bench_whole_attestation() {
     let _ = child.wait();
 }
 
+/// A node at the default pod limit: 110 pods over 12 namespaces, one container each, and a
+/// recorded process (PID 10000 + i) in each container's cgroup under `proc_root`.
+fn full_node(proc_root: &std::path::Path) -> Vec<serde_json::Value> {
+    (0..110)
+        .map(|i| {
+            let uid = format!("{i:08x}-1b1a-4b1e-9c1e-1234567890ab");
+            let cid = format!("{i:064x}");
+            let cgroup = format!("0::/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod{}.slice/cri-containerd-{cid}.scope\n", uid.replace('-', "_"));
+            common::fake_proc(proc_root, 10_000 + i, 5, Some(common::STATUS_1000), None, Some(&cgroup));
+            common::kubelet::pod(&uid, &format!("ns-{}", i % 12), &format!("app-{i}"), "app", &cid)
+        })
+        .collect()
+}
+
 /// 110 pods (the default max pods per node), one recorded process each, a kubelet on loopback
 /// with TLS and a bearer token. Attestor's pod-list cache against SPIRE's re-fetch per call.
 fn bench_kubernetes() {
-    use common::kubelet::{Behaviour, Ca, FakeKubelet, Transport, pod, pod_list};
+    use common::kubelet::{Behaviour, Ca, FakeKubelet, Transport, pod_list};
     let tokio = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let ca = Ca::new("bench-ca");
@@ -171,15 +185,7 @@ fn bench_kubernetes() {
     let token = tmp.path().join("token");
     std::fs::write(&token, "bench-token").unwrap();
     let proc_root = tmp.path().join("proc");
-    let pods: Vec<serde_json::Value> = (0..110)
-        .map(|i| {
-            let uid = format!("{i:08x}-1b1a-4b1e-9c1e-1234567890ab");
-            let cid = format!("{i:064x}");
-            let cgroup = format!("0::/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod{}.slice/cri-containerd-{cid}.scope\n", uid.replace('-', "_"));
-            common::fake_proc(&proc_root, 10_000 + i, 5, Some(common::STATUS_1000), None, Some(&cgroup));
-            pod(&uid, &format!("ns-{}", i % 12), &format!("app-{i}"), "app", &cid)
-        })
-        .collect();
+    let pods = full_node(&proc_root);
     let body = pod_list(&pods);
     let kubelet = tokio.block_on(FakeKubelet::start(
         Transport::Tls { server: ca.issue(&["localhost"], "localhost", None), client_ca: None },
@@ -257,19 +263,11 @@ fn bench_plugin() {
     use attestor::spire::proto::spire::service::common::config::v1::{
         ConfigureRequest, CoreConfiguration, config_client::ConfigClient,
     };
-    use common::kubelet::{Behaviour, FakeKubelet, Transport, pod, pod_list};
+    use common::kubelet::{Behaviour, FakeKubelet, Transport, pod_list};
     let tokio = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let proc_root = tmp.path().join("proc");
-    let pods: Vec<serde_json::Value> = (0..110)
-        .map(|i| {
-            let uid = format!("{i:08x}-1b1a-4b1e-9c1e-1234567890ab");
-            let cid = format!("{i:064x}");
-            let cgroup = format!("0::/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod{}.slice/cri-containerd-{cid}.scope\n", uid.replace('-', "_"));
-            common::fake_proc(&proc_root, 10_000 + i, 5, Some(common::STATUS_1000), None, Some(&cgroup));
-            pod(&uid, &format!("ns-{}", i % 12), &format!("app-{i}"), "app", &cid)
-        })
-        .collect();
+    let pods = full_node(&proc_root);
     let kubelet = tokio
         .block_on(FakeKubelet::start(Transport::Plain, Behaviour { body: pod_list(&pods), ..Behaviour::default() }));
     // The default log level, as an agent runs it.
