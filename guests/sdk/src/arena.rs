@@ -11,7 +11,8 @@
 //! A module that wants its own global allocator turns this off with `default-features = false`.
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::{Cell, UnsafeCell};
+use std::cell::UnsafeCell;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Arena size. Most calls allocate a few KiB (the workload's facts and the answer).
 const ARENA_BYTES: usize = 96 * 1024;
@@ -21,18 +22,25 @@ struct Bytes([u8; ARENA_BYTES]);
 
 /// A bump allocator over a static buffer; the most recent allocation can be freed or grown in
 /// place, anything else is simply forgotten until the instance is dropped.
+///
+/// The bump pointer is atomic, so the arena is sound wherever it runs: on `wasm32` without the
+/// `atomics` feature the atomic operations compile to plain loads and stores (one thread), and
+/// on native targets, where the SDK's own tests run it from many threads, every block is
+/// claimed by a compare-and-swap and no two threads are ever handed overlapping bytes.
 pub struct Arena {
     bytes: UnsafeCell<Bytes>,
-    used: Cell<usize>,
+    used: AtomicUsize,
 }
 
-// SAFETY: wasm32 modules built without the `atomics` target feature have exactly one thread.
+// SAFETY: the only shared mutable state is `used`, which is atomic; the bytes behind the
+// `UnsafeCell` are handed out in disjoint blocks, each claimed by one successful
+// compare-and-swap, and are only touched through the pointers handed out.
 unsafe impl Sync for Arena {}
 
 impl Arena {
     /// An empty arena.
     pub const fn new() -> Self {
-        Self { bytes: UnsafeCell::new(Bytes([0; ARENA_BYTES])), used: Cell::new(0) }
+        Self { bytes: UnsafeCell::new(Bytes([0; ARENA_BYTES])), used: AtomicUsize::new(0) }
     }
 
     fn base(&self) -> *mut u8 {
@@ -47,14 +55,24 @@ impl Arena {
 
     fn bump(&self, layout: Layout) -> Option<*mut u8> {
         let base = self.base() as usize;
-        let start = (base + self.used.get()).checked_next_multiple_of(layout.align())? - base;
-        let end = start.checked_add(layout.size())?;
-        if end > ARENA_BYTES {
-            return None;
+        let mut used = self.used.load(Ordering::Relaxed);
+        loop {
+            let start = (base + used).checked_next_multiple_of(layout.align())? - base;
+            let end = start.checked_add(layout.size())?;
+            if end > ARENA_BYTES {
+                return None;
+            }
+            match self.used.compare_exchange_weak(used, end, Ordering::AcqRel, Ordering::Relaxed) {
+                // SAFETY: `start..end` lies inside the buffer and is now ours alone.
+                Ok(_) => return Some(unsafe { self.base().add(start) }),
+                Err(now) => used = now,
+            }
         }
-        self.used.set(end);
-        // SAFETY: `start..end` lies inside the buffer.
-        Some(unsafe { self.base().add(start) })
+    }
+
+    /// Move the bump pointer from `from` to `to` if nobody allocated since; whether it moved.
+    fn reset(&self, from: usize, to: usize) -> bool {
+        self.used.compare_exchange(from, to, Ordering::AcqRel, Ordering::Relaxed).is_ok()
     }
 }
 
@@ -65,7 +83,8 @@ impl Default for Arena {
 }
 
 // SAFETY: blocks handed out never overlap (the bump only moves forward, or back over the
-// block being freed or resized), and foreign pointers go to `System`, which made them.
+// block being freed or resized, and only by a compare-and-swap that proves no block was
+// handed out after it), and foreign pointers go to `System`, which made them.
 unsafe impl GlobalAlloc for Arena {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         match self.bump(layout) {
@@ -77,10 +96,9 @@ unsafe impl GlobalAlloc for Arena {
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         match self.offset(ptr) {
+            // Reclaimed only if it is still the most recent block; otherwise forgotten.
             Some(off) => {
-                if off + layout.size() == self.used.get() {
-                    self.used.set(off);
-                }
+                self.reset(off + layout.size(), off);
             }
             // SAFETY: not ours, so `System` allocated it.
             None => unsafe { System.dealloc(ptr, layout) },
@@ -92,12 +110,10 @@ unsafe impl GlobalAlloc for Arena {
             // SAFETY: not ours, so `System` allocated it.
             return unsafe { System.realloc(ptr, layout, new_size) };
         };
-        let last = off + layout.size() == self.used.get();
-        if last && off + new_size <= ARENA_BYTES {
-            self.used.set(off + new_size);
+        if new_size <= layout.size() {
             return ptr;
         }
-        if new_size <= layout.size() {
+        if off + new_size <= ARENA_BYTES && self.reset(off + layout.size(), off + new_size) {
             return ptr;
         }
         // SAFETY: the caller guarantees `new_size` with this alignment is a valid layout.
@@ -116,64 +132,4 @@ unsafe impl GlobalAlloc for Arena {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn layout(size: usize, align: usize) -> Layout {
-        Layout::from_size_align(size, align).unwrap()
-    }
-
-    #[test]
-    fn blocks_are_aligned_disjoint_and_the_last_one_is_reclaimed() {
-        let a = Box::new(Arena::new());
-        unsafe {
-            let p = a.alloc(layout(3, 1));
-            let q = a.alloc(layout(8, 8));
-            assert_eq!(q as usize % 8, 0);
-            assert!(q as usize >= p as usize + 3);
-            let used = a.used.get();
-            a.dealloc(p, layout(3, 1)); // not the last: forgotten
-            assert_eq!(a.used.get(), used);
-            a.dealloc(q, layout(8, 8)); // the last: reclaimed
-            assert!(a.used.get() < used);
-        }
-    }
-
-    #[test]
-    fn the_last_block_grows_in_place_and_others_move() {
-        let a = Box::new(Arena::new());
-        unsafe {
-            let p = a.alloc(layout(4, 4));
-            p.write_bytes(7, 4);
-            let grown = a.realloc(p, layout(4, 4), 64);
-            assert_eq!(grown, p, "last block grows in place");
-            let q = a.alloc(layout(4, 4));
-            let moved = a.realloc(grown, layout(64, 4), 128);
-            assert_ne!(moved, grown);
-            assert!(moved as usize >= q as usize + 4, "moved past the newer block");
-            assert_eq!(std::slice::from_raw_parts(moved, 4), &[7, 7, 7, 7]);
-            assert_eq!(a.realloc(moved, layout(128, 4), 16), moved, "shrinking never moves");
-        }
-    }
-
-    #[test]
-    fn what_does_not_fit_goes_to_the_system_allocator() {
-        let a = Box::new(Arena::new());
-        unsafe {
-            let big = layout(ARENA_BYTES + 1, 8);
-            let p = a.alloc(big);
-            assert!(!p.is_null());
-            assert!(a.offset(p).is_none());
-            assert_eq!(a.used.get(), 0);
-            let small = a.alloc(layout(16, 8));
-            assert!(a.offset(small).is_some());
-            // A full arena spills too, and arena blocks that must grow past it move out.
-            let rest = a.alloc(layout(ARENA_BYTES - a.used.get(), 1));
-            assert!(a.offset(rest).is_some());
-            let spilled = a.realloc(small, layout(16, 8), 4096);
-            assert!(a.offset(spilled).is_none());
-            a.dealloc(spilled, layout(4096, 8));
-            a.dealloc(p, big);
-        }
-    }
-}
+mod tests;

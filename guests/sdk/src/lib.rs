@@ -216,7 +216,13 @@ pub mod __private {
         static ONCE: std::sync::Once = std::sync::Once::new();
         ONCE.call_once(|| {
             std::panic::set_hook(Box::new(|info| {
-                let msg = info.payload_as_str().unwrap_or("(panic payload is not a string)");
+                // `PanicHookInfo::payload_as_str` is newer than Debian's wasm toolchain (1.85).
+                let payload = info.payload();
+                let msg = payload
+                    .downcast_ref::<&str>()
+                    .copied()
+                    .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+                    .unwrap_or("(panic payload is not a string)");
                 let at = info
                     .location()
                     .map(|l| format!(" at {}:{}:{}", l.file(), l.line(), l.column()))

@@ -54,9 +54,8 @@ fn parse(config: &str) -> Result<Vec<Rule<'_>>, Error> {
             Some((l, r)) => (l.trim(), Some(r.trim())),
             None => (line, None),
         };
-        if let Some(t) = team
-            && !valid_team(t)
-        {
+        // Guests build with Debian's rustc-web (1.85): no let chains.
+        if team.is_some_and(|t| !valid_team(t)) {
             return Err(bad("team names are 1-63 characters of letters, digits, `-`, `_`, `.`"));
         }
         let matcher = if lhs == "default" {
