@@ -466,6 +466,66 @@ fn every_example_policy_set_checks_formats_and_passes_its_fixtures() {
     }
 }
 
+/// Every `.cedar` file the project ships (the embedded default set, the examples, the offline
+/// demo, anything added later) is formatted: `policy fmt --check` over the whole checkout.
+/// The default set once failed because the formatter glued its header comment to the first rule.
+#[test]
+fn every_shipped_cedar_file_is_formatted_and_the_default_set_checks() {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            if p.is_dir() && !name.starts_with('.') && name != "target" {
+                walk(&p, out);
+            } else if name.ends_with(".cedar") {
+                out.push(p);
+            }
+        }
+    }
+    let mut files = Vec::new();
+    walk(&repo(), &mut files);
+    assert!(files.iter().any(|f| f.ends_with("policies/default/identities.cedar")), "{files:?}");
+    assert!(files.len() >= 20, "expected every shipped policy file, found {}", files.len());
+    let mut args = vec!["policy", "fmt", "--check"];
+    args.extend(files.iter().map(|f| f.to_str().unwrap()));
+    let out = attestor(&args);
+    assert!(out.status.success(), "{}", stdout(&out));
+    assert!(stdout(&out).ends_with(&format!("0 of {} files not formatted\n", files.len())), "{}", stdout(&out));
+    let out = attestor(&["policy", "check", repo().join("policies/default").to_str().unwrap(), "--deny-warnings"]);
+    assert!(out.status.success(), "{}", stdout(&out));
+}
+
+/// `fmt` and `link|unlink` replace files by rename (a reload never reads half a file), keeping
+/// their permissions.
+#[test]
+fn fmt_and_link_replace_files_by_rename() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let dir = tempfile::tempdir().unwrap();
+    let f = write(dir.path(), "a.cedar", "@id(\"x\")   permit(principal,action,resource);\n");
+    std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let before = std::fs::metadata(&f).unwrap().ino();
+    assert!(attestor(&["policy", "fmt", dir.path().to_str().unwrap()]).status.success());
+    let after = std::fs::metadata(&f).unwrap();
+    assert_ne!(after.ino(), before, "fmt wrote in place");
+    assert_eq!(after.permissions().mode() & 0o777, 0o600);
+    let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(names.len(), 1, "a temporary file was left behind: {names:?}");
+
+    let set = tempfile::tempdir().unwrap();
+    policy_set(set.path());
+    let d = set.path().to_str().unwrap();
+    let links = set.path().join("links.json");
+    let before = std::fs::metadata(&links).map(|m| m.ino()).ok();
+    let out =
+        attestor(&["policy", "link", "quarantine", "q-billing", "--principal", "Attest::Namespace::\"billing\"", d]);
+    assert!(out.status.success(), "{}", stdout(&out));
+    let after = std::fs::metadata(&links).unwrap().ino();
+    assert_ne!(Some(after), before, "link wrote in place");
+    let out = attestor(&["policy", "unlink", "q-billing", d]);
+    assert!(out.status.success(), "{}", stdout(&out));
+    assert_ne!(std::fs::metadata(&links).unwrap().ino(), after, "unlink wrote in place");
+}
+
 #[test]
 fn diff_shows_what_a_change_would_do_to_every_fixture() {
     let dir = tempfile::tempdir().unwrap();

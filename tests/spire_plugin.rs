@@ -20,7 +20,7 @@ use attestor::spire::proto::spire::plugin::agent::workloadattestor::v1::{
 use attestor::spire::proto::spire::service::common::config::v1::{self as cfg, config_client::ConfigClient};
 use attestor::spire::proto::spire::service::private::init::v1::{self as init, init_client::InitClient};
 use common::kubelet::{Behaviour, FakeKubelet, Transport, pod, pod_list};
-use common::plugin::Plugin;
+use common::plugin::{Plugin, attest, configure};
 use common::{STATUS_1000, fake_proc, guest, sha256};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::Code;
@@ -51,23 +51,6 @@ fn plugin_data(kubelet: u16, proc_root: &Path, extra: &str) -> String {
         "\"kubelet_read_only_port\" = {kubelet}\n\"max_poll_attempts\" = 2\n\"poll_retry_interval\" = \"20ms\"\n\"proc_root\" = \"{}\"\n\"unix\" {{\n  \"discover_workload_path\" = false\n  \"passwd_file\" = \"/dev/null\"\n  \"group_file\" = \"/dev/null\"\n}}\n{extra}",
         proc_root.display()
     )
-}
-
-async fn configure(ch: &Channel, hcl: &str) -> Result<(), tonic::Status> {
-    ConfigClient::new(ch.clone())
-        .configure(cfg::ConfigureRequest {
-            core_configuration: Some(cfg::CoreConfiguration { trust_domain: "example.org".into() }),
-            hcl_configuration: hcl.into(),
-        })
-        .await
-        .map(|_| ())
-}
-
-async fn attest(ch: &Channel, pid: i32) -> Result<Vec<String>, tonic::Status> {
-    WorkloadAttestorClient::new(ch.clone())
-        .attest(wa::AttestRequest { pid })
-        .await
-        .map(|r| r.into_inner().selector_values)
 }
 
 #[test]

@@ -7,6 +7,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use attestor::spire::proto::spire::plugin::agent::workloadattestor::v1 as wa;
+use attestor::spire::proto::spire::service::common::config::v1 as cfg;
 use hyper_util::rt::TokioIo;
 use tokio::net::UnixStream;
 use tonic::transport::{Channel, Endpoint, Uri};
@@ -39,7 +41,13 @@ impl Plugin {
 
     /// The same, with `ATTESTOR_LOG` set to `log`.
     pub fn start_logging(role: &str, cookie: &str, socket_dir: &Path, log: &str) -> Self {
+        Self::start_with_env(role, cookie, socket_dir, log, &[])
+    }
+
+    /// The same, with more environment variables.
+    pub fn start_with_env(role: &str, cookie: &str, socket_dir: &Path, log: &str, env: &[(&str, &str)]) -> Self {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_attestor"));
+        cmd.envs(env.iter().copied());
         cmd.args(["plugin", role]).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
         spire_env(&mut cmd, cookie, socket_dir);
         cmd.env("ATTESTOR_LOG", log);
@@ -134,4 +142,23 @@ impl Drop for Plugin {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// `Configure` as SPIRE sends it (trust domain `example.org` in the core configuration).
+pub async fn configure(ch: &Channel, hcl: &str) -> Result<(), tonic::Status> {
+    cfg::config_client::ConfigClient::new(ch.clone())
+        .configure(cfg::ConfigureRequest {
+            core_configuration: Some(cfg::CoreConfiguration { trust_domain: "example.org".into() }),
+            hcl_configuration: hcl.into(),
+        })
+        .await
+        .map(|_| ())
+}
+
+/// `Attest` one PID; the selector values.
+pub async fn attest(ch: &Channel, pid: i32) -> Result<Vec<String>, tonic::Status> {
+    wa::workload_attestor_client::WorkloadAttestorClient::new(ch.clone())
+        .attest(wa::AttestRequest { pid })
+        .await
+        .map(|r| r.into_inner().selector_values)
 }

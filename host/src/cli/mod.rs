@@ -3,6 +3,7 @@
 mod attest;
 mod module;
 mod policy;
+mod replace;
 mod text;
 
 use std::path::PathBuf;

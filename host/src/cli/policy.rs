@@ -253,10 +253,48 @@ fn cedar_files(path: &Path, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The formatted text of one Cedar file (the Cedar CLI's defaults: 80 columns, 2 spaces).
+/// A file's header comment: the leading comment lines that a blank line separates from the
+/// first policy. `cedar format` attaches every comment to the policy after it, so a header would
+/// otherwise be glued to the first policy's own comment. Returns the header (without its
+/// trailing blank lines) and the rest of the text.
+fn split_header(text: &str) -> (&str, &str) {
+    let mut end_of_header = None;
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        let trimmed = line.trim();
+        if trimmed.is_empty() {
+            if offset > 0 {
+                end_of_header = Some(offset);
+            }
+        } else if !trimmed.starts_with("//") {
+            break;
+        }
+        offset += line.len();
+    }
+    match end_of_header {
+        Some(end) if !text[..end].trim().is_empty() => (text[..end].trim_end(), &text[end..]),
+        _ => ("", text),
+    }
+}
+
+/// The formatted text of one Cedar file (the Cedar CLI's defaults: 80 columns, 2 spaces). A
+/// header comment is kept as written, separated from the first policy by one blank line.
 pub fn format_cedar(text: &str) -> Result<String, String> {
+    let (header, body) = split_header(text);
+    let mut out = if body.trim().is_empty() { String::new() } else { format_body(body)? };
+    if !header.is_empty() {
+        let sep = if out.is_empty() { "\n" } else { "\n\n" };
+        out = format!("{header}{sep}{out}");
+    }
+    if !out.ends_with('\n') {
+        out.push('\n');
+    }
+    Ok(out)
+}
+
+fn format_body(text: &str) -> Result<String, String> {
     let config = cedar_policy_formatter::Config { line_width: 80, indent_width: 2 };
-    let mut out = cedar_policy_formatter::policies_str_to_pretty(text, &config).map_err(|e| {
+    cedar_policy_formatter::policies_str_to_pretty(text, &config).map_err(|e| {
         // The formatter only says that parsing failed; Cedar's parser says where and why.
         use miette::Diagnostic;
         match text.parse::<cedar_policy::PolicySet>() {
@@ -267,11 +305,7 @@ pub fn format_cedar(text: &str) -> Result<String, String> {
             }
             Ok(_) => e.to_string(),
         }
-    })?;
-    if !out.ends_with('\n') {
-        out.push('\n');
-    }
-    Ok(out)
+    })
 }
 
 fn fmt(paths: Vec<PathBuf>, check: bool) -> anyhow::Result<ExitCode> {
@@ -299,7 +333,7 @@ fn fmt(paths: Vec<PathBuf>, check: bool) -> anyhow::Result<ExitCode> {
         if check {
             println!("{}: not formatted", file.display());
         } else {
-            std::fs::write(file, &pretty).with_context(|| format!("cannot write {}", file.display()))?;
+            super::replace::replace_file(file, &pretty)?;
             println!("{}: formatted", file.display());
         }
     }
@@ -503,7 +537,10 @@ fn edit_links(set: &Set, link_id: &str, entry: Option<Value>) -> anyhow::Result<
         println!("not written: the host would refuse the set with this change");
         return Ok(ExitCode::FAILURE);
     }
-    std::fs::write(&path, &files[index].text).with_context(|| format!("cannot write {}", path.display()))?;
+    super::replace::replace_file(&path, &files[index].text)?;
     println!("{message}");
     Ok(ExitCode::SUCCESS)
 }
+
+#[cfg(test)]
+mod tests;

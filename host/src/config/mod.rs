@@ -1,8 +1,8 @@
 //! Configuration: one HCL body, the same text a SPIRE `plugin_data` block carries.
 //!
 //! Invariant: a `Config` is fully validated. Every key is read by exactly one parser, every key
-//! nobody read is an error (reported all at once), and every value is typed and range-checked
-//! before any stage starts.
+//! nobody read is an error, every value is typed and range-checked before any stage starts, and
+//! every problem found is reported at once (a file's problems name the file).
 
 mod duration;
 mod error;
@@ -10,10 +10,10 @@ mod kubernetes;
 mod reader;
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
-pub use duration::parse_go_duration;
+pub use duration::{format_go_duration, parse_go_duration};
 pub use error::ConfigError;
+pub(crate) use error::Problems;
 
 use crate::audit::AuditSettings;
 use crate::facts::UnixConfig;
@@ -54,18 +54,50 @@ pub struct Config {
     pub audit: AuditSettings,
 }
 
+/// The range of every numeric key attestor adds (SPIRE's own keys keep SPIRE's rules, plus an
+/// upper bound; see `kubernetes.rs`). An out-of-range value is an error that names the range.
+pub mod ranges {
+    use std::ops::RangeInclusive;
+    use std::time::Duration;
+
+    use super::duration::DurationRange;
+
+    /// `sandbox.max_concurrent_calls`: sizes the instance pool (8 core instances per call).
+    pub const MAX_CONCURRENT_CALLS: RangeInclusive<u32> = 1..=256;
+    /// `sandbox.max_memory_mib` and `module.*.memory_mib`: a 32-bit linear memory holds 4 GiB.
+    pub const MEMORY_MIB: RangeInclusive<u32> = 1..=4096;
+    /// `module.*.fuel`: about a minute of guest instructions at most.
+    pub const FUEL: RangeInclusive<i64> = 1..=100_000_000_000;
+    /// `module.*.max_selectors`, `module.*.max_facts`.
+    pub const OUTPUT_COUNT: RangeInclusive<u32> = 1..=4096;
+    /// `module.*.max_log_lines`.
+    pub const LOG_LINES: RangeInclusive<u32> = 1..=10_000;
+    /// `unix.workload_size_limit`: -1 never hashes, 0 hashes any size.
+    pub const WORKLOAD_SIZE_LIMIT: RangeInclusive<i64> = -1..=i64::MAX;
+    /// `module.*.timeout`.
+    pub(crate) const MODULE_TIMEOUT: DurationRange =
+        DurationRange::new(Duration::from_millis(1), Duration::from_secs(60));
+    /// `policy.reload_interval`.
+    pub(crate) const POLICY_RELOAD: DurationRange =
+        DurationRange::new(Duration::from_millis(100), Duration::from_secs(24 * 3600));
+    /// `policy.max_ttl`, `policy.max_jwt_ttl`.
+    pub(crate) const MAX_TTL: DurationRange =
+        DurationRange::new(Duration::from_secs(1), Duration::from_secs(366 * 24 * 3600));
+}
+
 impl Config {
     /// The embedded default.
     pub fn embedded_default() -> Result<Self, ConfigError> {
         Self::parse(EMBEDDED_DEFAULT, Path::new("."))
     }
 
-    /// Read and parse a config file; relative paths in it are relative to its directory.
+    /// Read and parse a config file; relative paths in it are relative to its directory. Every
+    /// error names the file.
     pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
         let text =
             std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
         let base = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        Self::parse(&text, base)
+        Self::parse(&text, base).map_err(|e| e.in_file(path))
     }
 
     /// Parse HCL text; relative paths are resolved against `base`, environment variables
@@ -76,99 +108,56 @@ impl Config {
 
     /// Parse HCL text with `env` standing in for the process environment.
     ///
-    /// Every problem is collected; the error is the first (SPIRE's order: unknown top-level keys,
-    /// then each block), and [`ConfigError::notes`] lists them all.
+    /// Every problem is collected and reported (SPIRE's order: unknown top-level keys, then each
+    /// block in turn, then unknown keys inside blocks); [`ConfigError::notes`] lists them one by one.
     pub fn parse_with_env(text: &str, base: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let mut top = Table::parse(text)?;
+        let mut p = Problems::default();
         let mut unknown = Vec::new();
-        let mut problems = Vec::new();
 
-        let trust_domain = match top.string("trust_domain")? {
-            Some(td) => TrustDomain::new(td).map_err(|e| ConfigError::invalid("trust_domain", e.to_string()))?,
-            None => TrustDomain::new("example.org").map_err(|e| ConfigError::invalid("trust_domain", e.to_string()))?,
+        let trust_domain = match p.opt(top.string("trust_domain")) {
+            Some(td) => p.take(TrustDomain::new(td).map_err(|e| ConfigError::invalid("trust_domain", e.to_string()))),
+            None => None,
         };
-
-        let mut unix = UnixConfig::default();
-        if let Some(mut t) = top.block("unix")? {
-            if let Some(v) = t.bool("discover_workload_path")? {
-                unix.discover_workload_path = v;
-            }
-            if let Some(v) = t.int("workload_size_limit")? {
-                unix.workload_size_limit = v;
-            }
-            if let Some(v) = t.string("passwd_file")? {
-                unix.passwd_file = resolve(base, &v);
-            }
-            if let Some(v) = t.string("group_file")? {
-                unix.group_file = resolve(base, &v);
-            }
-            t.finish(&mut unknown);
-        }
-
-        let mut sandbox = RuntimeSettings::default();
-        if let Some(mut t) = top.block("sandbox")? {
-            if let Some(v) = t.positive("max_concurrent_calls")? {
-                sandbox.max_concurrent_calls =
-                    u32::try_from(v).map_err(|_| ConfigError::invalid(t.key("max_concurrent_calls"), "too large"))?;
-            }
-            if let Some(v) = t.positive("max_memory_mib")? {
-                sandbox.max_memory_bytes = v.saturating_mul(1 << 20);
-            }
-            t.finish(&mut unknown);
-        }
-
-        let mut modules = Vec::new();
-        for (name, t) in top.labelled_blocks("module")? {
-            modules.push(module(name, t, base, &mut unknown)?);
-        }
-
-        let mut policy = PolicySettings::default();
-        if let Some(mut t) = top.block("policy")? {
-            policy.dir = t.string("dir")?.map(|d| resolve(base, &d));
-            policy.cluster = t.string("cluster")?;
-            policy.spiffe_id_selectors = t.bool("spiffe_id_selectors")?.unwrap_or(false);
-            policy.shadow_dir = t.string("shadow_dir")?.map(|d| resolve(base, &d));
-            for td in t.strings("federated_trust_domains")?.unwrap_or_default() {
-                let td = TrustDomain::new(td)
-                    .map_err(|e| ConfigError::invalid(t.key("federated_trust_domains"), e.to_string()))?;
-                policy.federated_trust_domains.push(td);
-            }
-            let positive = |t: &mut Table, key: &str| -> Result<Option<Duration>, ConfigError> {
-                let Some(v) = t.string(key)? else { return Ok(None) };
-                let nanos = parse_go_duration(&v).map_err(|e| ConfigError::invalid(t.key(key), e))?;
-                if nanos <= 0 {
-                    return Err(ConfigError::invalid(t.key(key), format!("must be positive, got {v:?}")));
-                }
-                Ok(Some(Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))))
-            };
-            policy.max_ttl = positive(&mut t, "max_ttl")?;
-            policy.max_jwt_ttl = positive(&mut t, "max_jwt_ttl")?;
-            if let Some(d) = positive(&mut t, "reload_interval")? {
-                policy.reload_interval = d;
-            }
-            t.finish(&mut unknown);
-        }
-
-        let mut audit = AuditSettings::default();
-        if let Some(mut t) = top.block("audit")? {
-            audit.path = t.string("path")?.map(|p| resolve(base, &p));
-            audit.debug = t.bool("debug")?.unwrap_or(false);
-            t.finish(&mut unknown);
-        }
-
-        let kubernetes = kubernetes::parse(&mut top, base, env, &mut problems)?;
-        let proc_root = top.string("proc_root")?.map_or_else(|| PathBuf::from("/proc"), |p| resolve(base, &p));
+        let unix = match p.opt(top.block("unix")) {
+            Some(t) => unix(t, base, &mut p, &mut unknown),
+            None => UnixConfig::default(),
+        };
+        let sandbox = match p.opt(top.block("sandbox")) {
+            Some(t) => sandbox(t, &mut p, &mut unknown),
+            None => RuntimeSettings::default(),
+        };
+        let modules = p
+            .take(top.labelled_blocks("module"))
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|(name, t)| module(name, t, base, &sandbox, &mut p, &mut unknown))
+            .collect();
+        let policy = match p.opt(top.block("policy")) {
+            Some(t) => policy(t, base, &mut p, &mut unknown),
+            None => PolicySettings::default(),
+        };
+        let audit = match p.opt(top.block("audit")) {
+            Some(t) => audit(t, base, &mut p, &mut unknown),
+            None => AuditSettings::default(),
+        };
+        let kubernetes = kubernetes::parse(&mut top, base, env, &mut p);
+        let proc_root = p.opt(top.string("proc_root")).map_or_else(|| PathBuf::from("/proc"), |r| resolve(base, &r));
 
         let mut all = Vec::new();
         let top_unknown = top.unknown_bare();
         if !top_unknown.is_empty() {
             all.push(ConfigError::UnknownKeys(top_unknown));
         }
-        all.append(&mut problems);
+        all.extend(p.into_vec());
         if !unknown.is_empty() {
             unknown.sort();
             all.push(ConfigError::UnknownKeys(unknown));
         }
+        let trust_domain = match trust_domain {
+            Some(td) => td,
+            None => TrustDomain::new("example.org").map_err(|e| ConfigError::invalid("trust_domain", e.to_string()))?,
+        };
         match all.len() {
             0 => Ok(Self { trust_domain, unix, sandbox, modules, policy, kubernetes, proc_root, audit }),
             1 => Err(all.remove(0)),
@@ -182,66 +171,153 @@ fn resolve(base: &Path, p: &str) -> PathBuf {
     if p.is_absolute() { p.to_owned() } else { base.join(p) }
 }
 
-/// One `module "<name>" { … }` block.
-fn module(name: String, mut t: Table, base: &Path, unknown: &mut Vec<String>) -> Result<ModuleSpec, ConfigError> {
+/// The `unix { … }` block.
+fn unix(mut t: Table, base: &Path, p: &mut Problems, unknown: &mut Vec<String>) -> UnixConfig {
+    let mut unix = UnixConfig::default();
+    if let Some(v) = p.opt(t.bool("discover_workload_path")) {
+        unix.discover_workload_path = v;
+    }
+    if let Some(v) = p.opt(t.int_in("workload_size_limit", ranges::WORKLOAD_SIZE_LIMIT)) {
+        unix.workload_size_limit = v;
+    }
+    if let Some(v) = p.opt(t.string("passwd_file")) {
+        unix.passwd_file = resolve(base, &v);
+    }
+    if let Some(v) = p.opt(t.string("group_file")) {
+        unix.group_file = resolve(base, &v);
+    }
+    t.finish(unknown);
+    unix
+}
+
+/// The `sandbox { … }` block.
+fn sandbox(mut t: Table, p: &mut Problems, unknown: &mut Vec<String>) -> RuntimeSettings {
+    let mut sandbox = RuntimeSettings::default();
+    if let Some(v) = p.opt(t.count_in("max_concurrent_calls", ranges::MAX_CONCURRENT_CALLS)) {
+        sandbox.max_concurrent_calls = v;
+    }
+    if let Some(v) = p.opt(t.count_in("max_memory_mib", ranges::MEMORY_MIB)) {
+        sandbox.max_memory_bytes = u64::from(v) << 20;
+    }
+    t.finish(unknown);
+    sandbox
+}
+
+/// One `module "<name>" { … }` block; `None` when it has problems (recorded in `p`).
+fn module(
+    name: String,
+    mut t: Table,
+    base: &Path,
+    sandbox: &RuntimeSettings,
+    p: &mut Problems,
+    unknown: &mut Vec<String>,
+) -> Option<ModuleSpec> {
+    let before = p.len();
     let prefix = format!("module.{name}");
-    let kind = SelectorKind::new(name.clone()).map_err(|e| ConfigError::invalid(&prefix, e.to_string()))?;
-    if kind.is_reserved() {
-        return Err(ConfigError::invalid(
+    let kind = p.take(SelectorKind::new(name.clone()).map_err(|e| ConfigError::invalid(&prefix, e.to_string())));
+    if kind.as_ref().is_some_and(SelectorKind::is_reserved) {
+        p.push(ConfigError::invalid(
             &prefix,
             format!("the name `{name}` is reserved for attestor's own selectors; choose another"),
         ));
     }
-    let path = t
-        .string("path")?
-        .ok_or_else(|| ConfigError::invalid(t.key("path"), "required: the module's .wasm component file"))?;
-    let sha256 = t.string("sha256")?.ok_or_else(|| {
-        ConfigError::invalid(
+    let path = p.opt(t.string("path"));
+    if path.is_none() {
+        p.push(ConfigError::invalid(t.key("path"), "required: the module's .wasm component file"));
+    }
+    let sha256 = p.opt(t.string("sha256"));
+    match &sha256 {
+        None => p.push(ConfigError::invalid(
             t.key("sha256"),
             "required: the module's SHA-256, as `sha256sum` or `attestor module inspect` prints it",
-        )
-    })?;
-    if sha256.len() != 64 || !sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(ConfigError::invalid(t.key("sha256"), format!("expected 64 hex characters, got {sha256:?}")));
-    }
-    let mut limits = Limits::default();
-    if let Some(v) = t.positive("fuel")? {
-        limits.fuel = v;
-    }
-    if let Some(v) = t.positive("memory_mib")? {
-        limits.memory_bytes = v.saturating_mul(1 << 20);
-    }
-    if let Some(v) = t.string("timeout")? {
-        let nanos = parse_go_duration(&v).map_err(|e| ConfigError::invalid(t.key("timeout"), e))?;
-        if nanos <= 0 {
-            return Err(ConfigError::invalid(t.key("timeout"), format!("must be positive, got {v:?}")));
+        )),
+        Some(d) if d.len() != 64 || !d.bytes().all(|b| b.is_ascii_hexdigit()) => {
+            p.push(ConfigError::invalid(t.key("sha256"), format!("expected 64 hex characters, got {d:?}")));
         }
-        limits.timeout = Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX));
+        Some(_) => {}
     }
-    let count = |t: &mut Table, key: &str| -> Result<Option<usize>, ConfigError> {
-        t.positive(key)?
-            .map(|v| usize::try_from(v).map_err(|_| ConfigError::invalid(t.key(key), "too large")))
-            .transpose()
-    };
-    if let Some(v) = count(&mut t, "max_selectors")? {
-        limits.max_selectors = v;
+    let limits = module_limits(&mut t, sandbox, p);
+    let config = p.opt(t.string("config")).unwrap_or_default();
+    let optional = p.opt(t.bool("optional")).unwrap_or(false);
+    t.finish(unknown);
+    if p.len() != before {
+        return None;
     }
-    if let Some(v) = count(&mut t, "max_facts")? {
-        limits.max_facts = v;
-    }
-    if let Some(v) = count(&mut t, "max_log_lines")? {
-        limits.max_log_lines = v;
-    }
-    let spec = ModuleSpec {
-        name: kind,
-        path: resolve(base, &path),
-        sha256: Some(sha256.to_ascii_lowercase()),
-        config: t.string("config")?.unwrap_or_default(),
+    Some(ModuleSpec {
+        name: kind?,
+        path: resolve(base, &path?),
+        sha256: sha256.map(|d| d.to_ascii_lowercase()),
+        config,
         limits,
-        optional: t.bool("optional")?.unwrap_or(false),
+        optional,
+    })
+}
+
+/// A module's per-call limits.
+fn module_limits(t: &mut Table, sandbox: &RuntimeSettings, p: &mut Problems) -> Limits {
+    let mut limits = Limits::default();
+    if let Some(v) = p.opt(t.int_in("fuel", ranges::FUEL)) {
+        limits.fuel = v.unsigned_abs();
+    }
+    if let Some(v) = p.opt(t.count_in("memory_mib", ranges::MEMORY_MIB)) {
+        limits.memory_bytes = u64::from(v) << 20;
+    }
+    if limits.memory_bytes > sandbox.max_memory_bytes {
+        p.push(ConfigError::invalid(
+            t.key("memory_mib"),
+            format!(
+                "{} MiB is above sandbox.max_memory_mib ({} MiB): raise the ceiling or lower the cap",
+                limits.memory_bytes >> 20,
+                sandbox.max_memory_bytes >> 20
+            ),
+        ));
+    }
+    if let Some(v) = p.opt(t.duration_in("timeout", ranges::MODULE_TIMEOUT)) {
+        limits.timeout = v;
+    }
+    let mut count = |key: &str, slot: &mut usize, range| {
+        if let Some(v) = p.opt(t.count_in(key, range)) {
+            *slot = v as usize;
+        }
+    };
+    count("max_selectors", &mut limits.max_selectors, ranges::OUTPUT_COUNT);
+    count("max_facts", &mut limits.max_facts, ranges::OUTPUT_COUNT);
+    count("max_log_lines", &mut limits.max_log_lines, ranges::LOG_LINES);
+    limits
+}
+
+/// The `policy { … }` block.
+fn policy(mut t: Table, base: &Path, p: &mut Problems, unknown: &mut Vec<String>) -> PolicySettings {
+    let mut policy = PolicySettings {
+        dir: p.opt(t.string("dir")).map(|d| resolve(base, &d)),
+        cluster: p.opt(t.string("cluster")),
+        spiffe_id_selectors: p.opt(t.bool("spiffe_id_selectors")).unwrap_or(false),
+        shadow_dir: p.opt(t.string("shadow_dir")).map(|d| resolve(base, &d)),
+        ..PolicySettings::default()
+    };
+    for td in p.opt(t.strings("federated_trust_domains")).unwrap_or_default() {
+        match TrustDomain::new(td) {
+            Ok(td) => policy.federated_trust_domains.push(td),
+            Err(e) => p.push(ConfigError::invalid(t.key("federated_trust_domains"), e.to_string())),
+        }
+    }
+    policy.max_ttl = p.opt(t.duration_in("max_ttl", ranges::MAX_TTL));
+    policy.max_jwt_ttl = p.opt(t.duration_in("max_jwt_ttl", ranges::MAX_TTL));
+    if let Some(d) = p.opt(t.duration_in("reload_interval", ranges::POLICY_RELOAD)) {
+        policy.reload_interval = d;
+    }
+    t.finish(unknown);
+    policy
+}
+
+/// The `audit { … }` block.
+fn audit(mut t: Table, base: &Path, p: &mut Problems, unknown: &mut Vec<String>) -> AuditSettings {
+    let audit = AuditSettings {
+        path: p.opt(t.string("path")).map(|r| resolve(base, &r)),
+        debug: p.opt(t.bool("debug")).unwrap_or(false),
     };
     t.finish(unknown);
-    Ok(spec)
+    audit
 }
 
 #[cfg(test)]

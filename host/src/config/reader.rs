@@ -2,11 +2,14 @@
 //! can be reported at once.
 
 use std::collections::BTreeSet;
+use std::ops::RangeInclusive;
+use std::time::Duration;
 
 use hcl::eval::Evaluate;
 use hcl::{Body, Structure, Value};
 
 use super::ConfigError;
+use super::duration::DurationRange;
 
 /// Named lists of strings, in file order.
 pub(crate) type StringLists = Vec<(String, Vec<String>)>;
@@ -61,6 +64,11 @@ impl Table {
         Self { prefix, entries, read: BTreeSet::new() }
     }
 
+    /// Whether the table sets `key` (as a value or a block).
+    pub(crate) fn has(&self, key: &str) -> bool {
+        self.entries.iter().any(|(k, _, _)| k == key)
+    }
+
     /// Dotted path of a key in this table.
     pub(crate) fn key(&self, key: &str) -> String {
         join(&self.prefix, key)
@@ -108,12 +116,29 @@ impl Table {
         v.map(Some).ok_or_else(|| ConfigError::invalid(self.key(key), "expected a whole number"))
     }
 
-    /// A whole number that must be positive.
-    pub(crate) fn positive(&mut self, key: &str) -> Result<Option<u64>, ConfigError> {
+    /// A whole number in `range`; outside it, an error that names the range.
+    pub(crate) fn int_in(&mut self, key: &str, range: RangeInclusive<i64>) -> Result<Option<i64>, ConfigError> {
         match self.int(key)? {
+            Some(n) if !range.contains(&n) => Err(ConfigError::invalid(
+                self.key(key),
+                format!("must be between {} and {}, got {n}", range.start(), range.end()),
+            )),
+            other => Ok(other),
+        }
+    }
+
+    /// A count in `range` (which starts at zero or above).
+    pub(crate) fn count_in(&mut self, key: &str, range: RangeInclusive<u32>) -> Result<Option<u32>, ConfigError> {
+        let wide = i64::from(*range.start())..=i64::from(*range.end());
+        // In range, so it fits.
+        Ok(self.int_in(key, wide)?.map(|n| u32::try_from(n).unwrap_or(*range.end())))
+    }
+
+    /// A Go duration in `range`.
+    pub(crate) fn duration_in(&mut self, key: &str, range: DurationRange) -> Result<Option<Duration>, ConfigError> {
+        match self.string(key)? {
             None => Ok(None),
-            Some(n) if n > 0 => Ok(Some(n.unsigned_abs())),
-            Some(n) => Err(ConfigError::invalid(self.key(key), format!("must be positive, got {n}"))),
+            Some(text) => range.check(&text).map(Some).map_err(|problem| ConfigError::invalid(self.key(key), problem)),
         }
     }
 
@@ -207,28 +232,6 @@ impl Table {
         keys.sort();
         keys.dedup();
         keys
-    }
-
-    /// A list of objects (`key = [ { … }, { … } ]`), each as a table named `key[i]`.
-    pub(crate) fn object_list(&mut self, key: &str) -> Result<Option<Vec<Table>>, ConfigError> {
-        match self.value(key)? {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::Array(items)) => items
-                .into_iter()
-                .enumerate()
-                .map(|(i, v)| match v {
-                    Value::Object(map) => Ok(Table::from_object(format!("{}[{i}]", self.key(key)), map)),
-                    other => Err(ConfigError::invalid(
-                        self.key(key),
-                        format!("expected a list of objects, got {}", kind(&other)),
-                    )),
-                })
-                .collect::<Result<Vec<_>, _>>()
-                .map(Some),
-            Some(other) => {
-                Err(ConfigError::invalid(self.key(key), format!("expected a list of objects, got {}", kind(&other))))
-            }
-        }
     }
 
     /// A map of strings to lists of strings (`key = { a = ["x"] }`).

@@ -1,3 +1,5 @@
+use std::time::Duration;
+
 use super::*;
 
 const SHA: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -47,7 +49,10 @@ fn policy_and_audit_keys() {
     assert!(c.audit.debug);
 
     let cases = [
-        ("policy { reload_interval = \"0s\" }", "config key `policy.reload_interval`: must be positive, got \"0s\""),
+        (
+            "policy { reload_interval = \"0s\" }",
+            "config key `policy.reload_interval`: must be between 100ms and 24h0m0s, got \"0s\"",
+        ),
         ("policy { max_ttl = \"soon\" }", "config key `policy.max_ttl`: "),
         ("policy { federated_trust_domains = [\"Bad TD\"] }", "config key `policy.federated_trust_domains`: "),
         ("audit { pth = \"x\" }", "unknown configurations detected: audit.pth"),
@@ -105,7 +110,10 @@ fn unknown_keys_are_all_named() {
         "trust_domian = \"x\"\nmodule \"m\" {{\n path = \"a\"\n sha256 = \"{SHA}\"\n fule = 3\n}}\nunix {{ nope = 1 }}\n"
     );
     let err = Config::parse(&text, Path::new(".")).unwrap_err();
-    assert_eq!(err.to_string(), "unknown configurations detected: trust_domian");
+    assert_eq!(
+        err.to_string(),
+        "unknown configurations detected: trust_domian (and 1 more: unknown configurations detected: module.m.fule,unix.nope)"
+    );
     assert_eq!(
         err.notes(),
         ["unknown configurations detected: trust_domian", "unknown configurations detected: module.m.fule,unix.nope"]
@@ -124,7 +132,10 @@ fn bad_values_name_the_key() {
             "config key `module.m.sha256`: expected 64 hex characters",
         ),
         ("module \"Bad\" { path = \"a\" }", "config key `module.Bad`: selector kind"),
-        ("sandbox { max_concurrent_calls = 0 }", "config key `sandbox.max_concurrent_calls`: must be positive, got 0"),
+        (
+            "sandbox { max_concurrent_calls = 0 }",
+            "config key `sandbox.max_concurrent_calls`: must be between 1 and 256, got 0",
+        ),
         ("trust_domain = 5", "config key `trust_domain`: expected a string, got a number"),
         ("unix {}\nunix {}", "config key `unix`: block given 2 times"),
     ];
@@ -143,4 +154,71 @@ fn bad_values_name_the_key() {
 fn malformed_hcl_uses_spire_wording() {
     let err = Config::parse("trust_domain = ", Path::new(".")).unwrap_err().to_string();
     assert!(err.starts_with("unable to decode configuration: "), "{err}");
+}
+
+/// Every numeric key has a range, and the error names it (a huge `max_concurrent_calls` once
+/// overflowed the instance-pool arithmetic).
+#[test]
+fn numeric_keys_are_bounded_and_say_their_range() {
+    let m = |body: &str| format!("module \"m\" {{\n path = \"a\"\n sha256 = \"{SHA}\"\n {body}\n}}");
+    let cases = [
+        (
+            "sandbox { max_concurrent_calls = 4294967295 }".to_owned(),
+            "config key `sandbox.max_concurrent_calls`: must be between 1 and 256, got 4294967295",
+        ),
+        (
+            "sandbox { max_memory_mib = 8192 }".to_owned(),
+            "config key `sandbox.max_memory_mib`: must be between 1 and 4096, got 8192",
+        ),
+        (m("fuel = 0"), "config key `module.m.fuel`: must be between 1 and 100000000000, got 0"),
+        (m("memory_mib = -1"), "config key `module.m.memory_mib`: must be between 1 and 4096, got -1"),
+        (m("timeout = \"2m\""), "config key `module.m.timeout`: must be between 1ms and 1m0s, got \"2m\""),
+        (m("max_selectors = 100000"), "config key `module.m.max_selectors`: must be between 1 and 4096, got 100000"),
+        (m("max_facts = 0"), "config key `module.m.max_facts`: must be between 1 and 4096, got 0"),
+        (m("max_log_lines = 20000"), "config key `module.m.max_log_lines`: must be between 1 and 10000, got 20000"),
+        (
+            "unix { workload_size_limit = -2 }".to_owned(),
+            "config key `unix.workload_size_limit`: must be between -1 and 9223372036854775807, got -2",
+        ),
+        (
+            "policy { max_ttl = \"0s\" }".to_owned(),
+            "config key `policy.max_ttl`: must be between 1s and 8784h0m0s, got \"0s\"",
+        ),
+        (
+            format!("sandbox {{ max_memory_mib = 32 }}\n{}", m("memory_mib = 48")),
+            "config key `module.m.memory_mib`: 48 MiB is above sandbox.max_memory_mib (32 MiB): raise the ceiling or lower the cap",
+        ),
+    ];
+    for (text, want) in cases {
+        let err = Config::parse(&text, Path::new(".")).unwrap_err().to_string();
+        assert_eq!(err, want, "{text}");
+    }
+    let c = Config::parse("sandbox {\n max_concurrent_calls = 256\n max_memory_mib = 4096\n}", Path::new(".")).unwrap();
+    assert_eq!((c.sandbox.max_concurrent_calls, c.sandbox.max_memory_bytes), (256, 4 << 30));
+}
+
+/// All problems are reported at once, and a file's problems name the file.
+#[test]
+fn every_problem_is_reported_and_the_file_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("attestor.hcl");
+    std::fs::write(
+        &file,
+        format!("trust_domain = 5\nsandbox {{ max_concurrent_calls = 0 }}\nmodule \"m\" {{\n path = \"a\"\n sha256 = \"{SHA}\"\n fuel = -1\n}}\naudit {{ debug = \"yes\" }}\n"),
+    )
+    .unwrap();
+    let err = Config::from_file(&file).unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.starts_with(&format!("config file {}: config key `trust_domain`: expected a string", file.display())),
+        "{text}"
+    );
+    assert_eq!(err.notes().len(), 4, "{:?}", err.notes());
+    for key in ["trust_domain", "sandbox.max_concurrent_calls", "module.m.fuel", "audit.debug"] {
+        assert!(text.contains(&format!("`{key}`")), "{key} missing from {text}");
+    }
+    let syntax = dir.path().join("broken.hcl");
+    std::fs::write(&syntax, "trust_domain = ").unwrap();
+    let text = Config::from_file(&syntax).unwrap_err().to_string();
+    assert!(text.starts_with(&format!("config file {}: unable to decode configuration: ", syntax.display())), "{text}");
 }

@@ -46,6 +46,7 @@ impl<R: Configurable> cfg::config_server::Config for ConfigService<R> {
         &self,
         request: Request<cfg::ConfigureRequest>,
     ) -> Result<Response<cfg::ConfigureResponse>, Status> {
+        super::guard::test_panic("configure");
         let req = request.into_inner();
         let (config, proc_root) = super::workload_attestor::build_config(
             core_trust_domain(req.core_configuration.as_ref()),

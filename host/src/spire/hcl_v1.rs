@@ -17,6 +17,20 @@ enum Ctx {
     Expr,
 }
 
+/// Index of the `"` that closes a string whose text starts at `from`, skipping escapes. Only
+/// ASCII bytes are compared, so the index is always on a character boundary.
+fn closing_quote(b: &[u8], from: usize) -> Option<usize> {
+    let mut i = from;
+    while i < b.len() {
+        match b[i] {
+            b'"' => return Some(i),
+            b'\\' => i += 2,
+            _ => i += 1,
+        }
+    }
+    None
+}
+
 /// Normalise HCL v1 text to HCL2 where they differ in ways SPIRE's printer produces.
 pub fn normalize(text: &str) -> String {
     let b = text.as_bytes();
@@ -70,13 +84,11 @@ pub fn normalize(text: &str) -> String {
             }
             b'"' => {
                 let start = i;
-                i += 1;
-                while i < b.len() && b[i] != b'"' {
-                    i += if b[i] == b'\\' { 2 } else { 1 };
-                }
-                let end = (i + 1).min(b.len());
+                let close = closing_quote(b, start + 1);
+                // An unterminated string runs to the end of the text; HCL reports it later.
+                let (inner_end, end) = close.map_or((b.len(), b.len()), |c| (c, c + 1));
                 let quoted = &text[start..end];
-                let inner = &text[(start + 1).min(end)..end.saturating_sub(1).max(start + 1)];
+                let inner = &text[start + 1..inner_end];
                 let in_body = stack.last() == Some(&Ctx::Body);
                 // A key is a string at the start of a body statement, followed by `=`, `{` or a
                 // block label.

@@ -8,6 +8,7 @@
 
 mod configurable;
 mod goplugin;
+mod guard;
 mod handshake;
 mod hcl_v1;
 pub mod hclog;

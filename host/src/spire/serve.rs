@@ -11,6 +11,7 @@ use tonic::transport::Server;
 
 use super::configurable::ConfigService;
 use super::goplugin::{Broker, Controller, Init, Shutdown, Stdio};
+use super::guard::{self, CatchPanicLayer};
 use super::handshake::{self, HandshakeError};
 use super::proto::plugin::{
     grpc_broker_server::GrpcBrokerServer, grpc_controller_server::GrpcControllerServer,
@@ -21,7 +22,6 @@ use super::proto::spire::service::common::config::v1::config_server::ConfigServe
 use super::proto::spire::service::private::init::v1::init_server::InitServer;
 use super::workload_attestor::WorkloadAttestorPlugin;
 use super::{CONFIG_SERVICE, Role};
-use crate::sandbox::{Runtime, RuntimeSettings};
 
 /// Removes the socket file when dropped.
 struct SocketFile(PathBuf);
@@ -39,6 +39,8 @@ pub fn run(role: Role) -> ExitCode {
         eprintln!("{e}");
         return ExitCode::FAILURE;
     }
+    // From here on stderr belongs to hclog: a panic, too, is one JSON line.
+    guard::install_panic_hook();
     super::init_logging();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
@@ -82,21 +84,16 @@ async fn serve(role: Role, env: &dyn Fn(&str) -> Option<String>) -> Result<(), H
     reporter.set_service_status("plugin", tonic_health::ServingStatus::Serving).await;
     reporter.set_service_status("", tonic_health::ServingStatus::Serving).await;
 
-    let wasm = match Runtime::new(RuntimeSettings::default()) {
-        Ok(r) => Arc::new(r),
-        Err(e) => {
-            tracing::error!(error = %e, "cannot create the Wasm engine");
-            return Err(HandshakeError::Listen { path, source: std::io::Error::other(e.to_string()) });
-        }
-    };
+    // Every method of every service: a handler that panics answers INTERNAL, alone.
     let router = Server::builder()
+        .layer(CatchPanicLayer)
         .add_service(health)
         .add_service(GrpcBrokerServer::new(Broker::new(shutdown.clone())))
         .add_service(GrpcControllerServer::new(Controller::new(shutdown.clone())))
         .add_service(GrpcStdioServer::new(Stdio::new(shutdown.clone())));
     let router = match role {
         Role::WorkloadAttestor => {
-            let plugin = Arc::new(WorkloadAttestorPlugin::new(wasm));
+            let plugin = Arc::new(WorkloadAttestorPlugin::new());
             router
                 .add_service(InitServer::new(Init::new(vec![role.service().to_owned(), CONFIG_SERVICE.to_owned()])))
                 .add_service(ConfigServer::new(ConfigService::new(Arc::clone(&plugin))))

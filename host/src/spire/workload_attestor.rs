@@ -1,7 +1,7 @@
 //! The `WorkloadAttestor` role: SPIRE's agent asks for a PID's selectors.
 
 use std::path::PathBuf;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use tonic::{Request, Response, Status};
 
@@ -12,7 +12,7 @@ use crate::attestation::Attestation;
 use crate::config::Config;
 use crate::facts::kubernetes::SourceMode;
 use crate::pipeline::{Attestor, SetupError};
-use crate::sandbox::Runtime;
+use crate::sandbox::{Runtime, RuntimeSettings};
 use crate::workload::Pid;
 
 /// One configuration generation.
@@ -26,14 +26,34 @@ struct Generation {
 /// The workload attestor plugin. Configuration is swapped atomically: calls in flight finish on
 /// the generation they started with.
 pub struct WorkloadAttestorPlugin {
-    runtime: Arc<Runtime>,
+    /// The Wasm runtime of the last configuration, reused while its `sandbox { … }` settings
+    /// stay the same (an engine and its instance pool are built once, not per `Configure`).
+    runtime: Mutex<Option<Arc<Runtime>>>,
     current: RwLock<Option<Arc<Generation>>>,
+}
+
+impl Default for WorkloadAttestorPlugin {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl WorkloadAttestorPlugin {
     /// A plugin that answers "not configured" until its first `Configure`.
-    pub fn new(runtime: Arc<Runtime>) -> Self {
-        Self { runtime, current: RwLock::new(None) }
+    pub fn new() -> Self {
+        Self { runtime: Mutex::new(None), current: RwLock::new(None) }
+    }
+
+    /// The runtime for `settings`: the current one when its settings are the same, else a new
+    /// one (the old one lives on until the last generation using it is gone).
+    fn runtime(&self, settings: &RuntimeSettings) -> Result<Arc<Runtime>, SetupError> {
+        let mut slot = self.runtime.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(r) = slot.as_ref().filter(|r| r.settings() == settings) {
+            return Ok(Arc::clone(r));
+        }
+        let runtime = Arc::new(Runtime::new(settings.clone())?);
+        *slot = Some(Arc::clone(&runtime));
+        Ok(runtime)
     }
 
     fn current(&self) -> Option<Arc<Generation>> {
@@ -59,7 +79,8 @@ pub fn selector_values(a: &Attestation, spiffe_id_selectors: bool) -> Vec<String
 impl Configurable for WorkloadAttestorPlugin {
     fn apply(&self, configured: Configured) -> Result<(), SetupError> {
         let Configured { config, proc_root } = configured;
-        let attestor = Arc::new(Attestor::new(&config, Arc::clone(&self.runtime), proc_root, SourceMode::Enabled)?);
+        let runtime = self.runtime(&config.sandbox)?;
+        let attestor = Arc::new(Attestor::new(&config, runtime, proc_root, SourceMode::Enabled)?);
         let watch = crate::reload::watch(&attestor);
         let generation = Generation { attestor, spiffe_id_selectors: config.policy.spiffe_id_selectors, _watch: watch };
         *self.current.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Arc::new(generation));
@@ -70,6 +91,7 @@ impl Configurable for WorkloadAttestorPlugin {
 #[tonic::async_trait]
 impl wa::workload_attestor_server::WorkloadAttestor for WorkloadAttestorPlugin {
     async fn attest(&self, request: Request<wa::AttestRequest>) -> Result<Response<wa::AttestResponse>, Status> {
+        super::guard::test_panic("attest");
         let Some(generation) = self.current() else { return Err(Status::failed_precondition("not configured")) };
         let pid = request.into_inner().pid;
         let pid = u32::try_from(pid)

@@ -22,8 +22,7 @@ pub use error::{ClientConfigError, Code, K8sError, KubeletError};
 pub use pod_list::PodList;
 pub use selectors::k8s_selectors;
 pub use settings::{
-    ApiServerSettings, BrokerSettings, Endpoint, KubernetesSettings, SERVICE_ACCOUNT_CA, SERVICE_ACCOUNT_TOKEN,
-    SourceMode,
+    ApiServerSettings, Endpoint, KubernetesSettings, SERVICE_ACCOUNT_CA, SERVICE_ACCOUNT_TOKEN, SourceMode,
 };
 
 use super::cgroup::{self, Location};
@@ -65,11 +64,6 @@ impl KubernetesSource {
         let mode = settings.mode.unwrap_or(default_mode);
         if mode == SourceMode::Disabled {
             return Ok(None);
-        }
-        if settings.sigstore {
-            return Err(ClientConfigError(
-                "error initializing sigstore verifier: Sigstore image verification is not available in this version of attestor; remove the sigstore block".into(),
-            ));
         }
         let source = match &settings.endpoint {
             Endpoint::Disabled => None,

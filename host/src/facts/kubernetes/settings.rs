@@ -33,15 +33,6 @@ pub enum Endpoint {
     Disabled,
 }
 
-/// The `experimental.broker` block (validated; the broker API itself answers UNIMPLEMENTED).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct BrokerSettings {
-    /// `permissive` or `enforced`.
-    pub access_policy: String,
-    /// `(id, pod_reference_scope)` per broker.
-    pub brokers: Vec<(String, String)>,
-}
-
 /// Overrides for the API server used for namespace labels (attestor's `kubernetes_api` block);
 /// each absent value comes from the in-cluster environment.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -92,12 +83,6 @@ pub struct KubernetesSettings {
     pub legacy_locator: bool,
     /// `verbose_container_locator_logs`.
     pub verbose_locator_logs: bool,
-    /// Whether a `sigstore` block was given.
-    pub sigstore: bool,
-    /// `experimental.api_server.cache.enabled`.
-    pub api_server_cache: bool,
-    /// `experimental.broker`.
-    pub broker: Option<BrokerSettings>,
     /// `kubernetes_api` (attestor).
     pub api: ApiServerSettings,
 }
@@ -122,9 +107,6 @@ impl Default for KubernetesSettings {
             enable_namespace_labels: false,
             legacy_locator: false,
             verbose_locator_logs: false,
-            sigstore: false,
-            api_server_cache: false,
-            broker: None,
             api: ApiServerSettings::default(),
         }
     }

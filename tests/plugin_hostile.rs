@@ -1,0 +1,138 @@
+//! The plugin as a hostile client (or an operator's typo) finds it: malformed configuration,
+//! a handler that panics, configuration keys that must take effect. In every case the answer is
+//! a clean gRPC status, stderr stays one hclog JSON object per line, and the plugin keeps serving.
+
+#![allow(clippy::unwrap_used, missing_docs)]
+
+mod common;
+
+use std::path::Path;
+use std::time::Duration;
+
+use attestor::spire::proto::plugin::{Empty, grpc_controller_client::GrpcControllerClient};
+use attestor::spire::proto::spire::service::common::config::v1::{self as cfg, config_client::ConfigClient};
+use common::plugin::{Plugin, attest, configure};
+use common::{STATUS_1000, fake_proc, guest, sha256};
+use tonic::Code;
+use tonic::transport::Channel;
+
+/// A minimal plugin_data: host processes only, from a fake proc root.
+fn host_only(proc_root: &Path, extra: &str) -> String {
+    format!(
+        "k8s_source = \"disabled\"\nproc_root = \"{}\"\nunix {{\n  discover_workload_path = false\n  passwd_file = \"/dev/null\"\n  group_file = \"/dev/null\"\n}}\n{extra}",
+        proc_root.display()
+    )
+}
+
+async fn shutdown(plugin: &mut Plugin, ch: Channel) {
+    GrpcControllerClient::new(ch).shutdown(Empty {}).await.unwrap();
+    assert!(plugin.wait_exit(Duration::from_secs(2)).is_some(), "exits after Shutdown");
+}
+
+/// `node_name = "é` (an unterminated string ending in a multi-byte character) once panicked
+/// the HCL v1 normaliser: the stream was reset and a Rust backtrace landed on stderr.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_configuration_is_a_clean_error_whatever_the_bytes() {
+    let sockets = tempfile::tempdir().unwrap();
+    let mut plugin = Plugin::start("workload-attestor", "WorkloadAttestor", sockets.path());
+    let ch = plugin.channel().await;
+    let hostile = [
+        "node_name = \"é",
+        "\"é",
+        "\"node_name\" = \"\\é",
+        "module \"m\" {\n path = <<EOT\né",
+        "/* é",
+        "{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{",
+        "\u{0}\u{1}\u{7f}",
+    ];
+    for text in hostile {
+        let err = configure(&ch, text).await.unwrap_err();
+        assert_eq!(err.code(), Code::InvalidArgument, "{text:?}: {err:?}");
+        assert!(err.message().starts_with("unable to decode configuration: "), "{text:?}: {}", err.message());
+        let valid = ConfigClient::new(ch.clone())
+            .validate(cfg::ValidateRequest { core_configuration: None, hcl_configuration: text.into() })
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(!valid.valid, "{text:?}");
+    }
+    // Still serving, still unconfigured.
+    assert_eq!(attest(&ch, 1).await.unwrap_err().code(), Code::FailedPrecondition);
+    shutdown(&mut plugin, ch).await;
+    plugin.check_logs();
+}
+
+/// A bug that panics in a handler answers that request with INTERNAL; the panic is one hclog
+/// line (with the backtrace as a field), and the plugin keeps serving. The panic is injected
+/// with a debug-build-only switch, since no input reaches one any more.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_handler_answers_internal_and_stderr_stays_hclog() {
+    let sockets = tempfile::tempdir().unwrap();
+    let proc_root = tempfile::tempdir().unwrap();
+    fake_proc(proc_root.path(), 4242, 7, Some(STATUS_1000), None, None);
+    let mut plugin = Plugin::start_with_env(
+        "workload-attestor",
+        "WorkloadAttestor",
+        sockets.path(),
+        "attestor=info",
+        &[("ATTESTOR_TEST_PANIC", "configure"), ("RUST_BACKTRACE", "1")],
+    );
+    let ch = plugin.channel().await;
+    for _ in 0..3 {
+        let err = configure(&ch, &host_only(proc_root.path(), "")).await.unwrap_err();
+        assert_eq!(err.code(), Code::Internal);
+        assert!(
+            err.message().contains("the request handler panicked (ATTESTOR_TEST_PANIC=configure)"),
+            "{}",
+            err.message()
+        );
+        assert!(err.message().contains("attestor keeps serving"), "{}", err.message());
+    }
+    // Other methods are unaffected.
+    assert_eq!(attest(&ch, 4242).await.unwrap_err().code(), Code::FailedPrecondition);
+    shutdown(&mut plugin, ch).await;
+    let logs = plugin.check_logs();
+    let panics: Vec<_> = logs.iter().filter(|l| l["panic"] == "ATTESTOR_TEST_PANIC=configure").collect();
+    assert_eq!(panics.len(), 3, "{logs:?}");
+    for p in panics {
+        assert_eq!(p["@level"], "error");
+        assert!(p["at"].as_str().unwrap().contains("guard.rs"), "{p}");
+        assert!(p["backtrace"].as_str().is_some_and(|b| b.contains('\n')), "the backtrace is one field: {p}");
+    }
+}
+
+/// The `sandbox { }` block takes effect in plugin mode: a module may use the memory the
+/// operator's ceiling allows (it was once checked against the built-in 64 MiB), and a
+/// reconfiguration with other settings builds a runtime with those.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sandbox_block_takes_effect_in_plugin_mode() {
+    let sockets = tempfile::tempdir().unwrap();
+    let proc_root = tempfile::tempdir().unwrap();
+    fake_proc(proc_root.path(), 4242, 7, Some(STATUS_1000), None, None);
+    let team = guest("team-owner");
+    let module = |memory: u32| {
+        format!(
+            "module \"team\" {{\n  path = \"{}\"\n  sha256 = \"{}\"\n  config = \"uid:1000 = payments\"\n  memory_mib = {memory}\n}}\n",
+            team.display(),
+            sha256(&team)
+        )
+    };
+    let mut plugin = Plugin::start("workload-attestor", "WorkloadAttestor", sockets.path());
+    let ch = plugin.channel().await;
+    let big = host_only(proc_root.path(), &format!("sandbox {{\n  max_memory_mib = 128\n}}\n{}", module(100)));
+    configure(&ch, &big).await.unwrap();
+    let values = attest(&ch, 4242).await.unwrap();
+    assert!(values.contains(&"team:payments".to_owned()), "{values:?}");
+    // A lower ceiling refuses the same module, naming the key; the old configuration serves on.
+    let small = host_only(proc_root.path(), &format!("sandbox {{\n  max_memory_mib = 32\n}}\n{}", module(100)));
+    let err = configure(&ch, &small).await.unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+    assert!(err.message().contains("above sandbox.max_memory_mib (32 MiB)"), "{}", err.message());
+    assert!(attest(&ch, 4242).await.unwrap().contains(&"team:payments".to_owned()));
+    let one_call = host_only(proc_root.path(), &format!("sandbox {{\n  max_concurrent_calls = 1\n}}\n{}", module(16)));
+    configure(&ch, &one_call).await.unwrap();
+    let all = futures_util::future::join_all((0..8).map(|_| attest(&ch, 4242))).await;
+    assert!(all.iter().all(|r| r.as_ref().is_ok_and(|v| v.contains(&"team:payments".to_owned()))), "{all:?}");
+    shutdown(&mut plugin, ch).await;
+    plugin.check_logs();
+}
