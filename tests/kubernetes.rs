@@ -504,7 +504,7 @@ async fn end_to_end_with_policies_and_errors() {
         tmp.path(),
     );
     let att = a.attest(Pid(10_000)).await.unwrap();
-    let w = &att.workload;
+    let w = att.workload();
     let kf = w.kubernetes.as_ref().unwrap();
     assert_eq!((kf.pod.namespace.as_str(), kf.pod.service_account.as_str()), ("team", "app-sa"));
     assert_eq!(kf.container.as_ref().unwrap().id.to_string(), cid(0));
@@ -523,7 +523,7 @@ async fn end_to_end_with_policies_and_errors() {
     fake_proc(tmp.path(), 20_000, 1, Some(STATUS_1000), None, Some("0::/user.slice/user-1000.slice/session-3.scope\n"));
     let before = k.requests();
     let att = a.attest(Pid(20_000)).await.unwrap();
-    assert!(att.workload.kubernetes.is_none());
+    assert!(att.workload().kubernetes.is_none());
     assert!(!att.selectors().iter().any(|s| s.kind().as_str() == "k8s"));
     assert_eq!(att.spiffe_ids()[0].id.to_string(), "spiffe://example.org/unix/uid/1000");
     assert_eq!(k.requests(), before);
@@ -661,4 +661,39 @@ async fn namespace_labels_from_the_api_server() {
     assert_eq!(err.code(), Code::Internal);
     assert!(err.to_string().starts_with("unable to get namespace labels for \"payments\": "), "{err}");
     assert!(err.to_string().contains("forbidden"), "{err}");
+}
+
+/// A source with namespace labels set up outside any Tokio runtime (a tool, a test) used to
+/// panic in `kube::Client`'s set-up; the client is now built at the first lookup.
+#[test]
+fn namespace_labels_can_be_set_up_outside_a_runtime() {
+    let ca = Ca::new("apiserver-ca");
+    let d = Dir::new();
+    let ca_path = d.write("api-ca.pem", &ca.pem());
+    let token = d.write("api-token", "api-tok");
+    let ns = serde_json::json!({
+        "apiVersion": "meta.k8s.io/v1", "kind": "PartialObjectMetadata",
+        "metadata": {"name": "payments", "labels": {"env": "prod"}}
+    });
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let (api, k) = rt.block_on(async {
+        let api = FakeKubelet::start(
+            Transport::Tls { server: ca.issue(&["localhost"], "localhost", None), client_ca: None },
+            Behaviour { body: serde_json::to_vec(&ns).unwrap(), token: Some("api-tok".into()), ..Behaviour::default() },
+        )
+        .await;
+        let k = FakeKubelet::start(Transport::Plain, Behaviour { body: one_pod(), ..Behaviour::default() }).await;
+        (api, k)
+    });
+    let cfg = format!(
+        "kubelet_read_only_port = {}\nmax_poll_attempts = 1\nenable_namespace_labels = true\nkubernetes_api {{\n  url = \"https://localhost:{}\"\n  ca_path = \"{}\"\n  token_path = \"{}\"\n}}\n",
+        k.port(),
+        api.port(),
+        ca_path.display(),
+        token.display()
+    );
+    assert!(tokio::runtime::Handle::try_current().is_err(), "no runtime here");
+    let s = source(&cfg, d.path()).unwrap();
+    let sels = rt.block_on(selectors(&s, &here(Some(UID), CID))).unwrap();
+    assert!(sels.contains(&"k8s:ns-label:env:prod".to_owned()), "{sels:?}");
 }

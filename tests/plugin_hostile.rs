@@ -136,3 +136,38 @@ async fn the_sandbox_block_takes_effect_in_plugin_mode() {
     shutdown(&mut plugin, ch).await;
     plugin.check_logs();
 }
+
+/// In plugin mode an audit record is one hclog line whose fields are the record's (log pipelines
+/// index them), not JSON escaped into `@message`; a repeated attestation of the same facts is a
+/// short record naming the outcome of the full one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_records_are_structured_hclog_lines() {
+    let sockets = tempfile::tempdir().unwrap();
+    let proc_root = tempfile::tempdir().unwrap();
+    fake_proc(proc_root.path(), 4242, 7, Some(STATUS_1000), None, None);
+    let mut plugin =
+        Plugin::start_with_env("workload-attestor", "WorkloadAttestor", sockets.path(), "warn,attestor=info", &[]);
+    let ch = plugin.channel().await;
+    configure(&ch, &host_only(proc_root.path(), "")).await.unwrap();
+    for _ in 0..3 {
+        attest(&ch, 4242).await.unwrap();
+    }
+    assert_eq!(attest(&ch, 99999).await.unwrap_err().code(), Code::NotFound);
+    shutdown(&mut plugin, ch).await;
+    let logs = plugin.check_logs();
+    let audit: Vec<_> = logs.iter().filter(|l| l["@module"] == "attestor.audit").collect();
+    assert_eq!(audit.len(), 4, "one record per attestation: {logs:?}");
+    let full = audit[0];
+    assert_eq!(full["@message"], "attestation");
+    assert_eq!(full["pid"], 4242);
+    assert_eq!(full["issued"][0], "spiffe://example.org/unix/uid/1000");
+    assert!(full["candidates"].is_array() && full["policy_generation"].is_string(), "{full}");
+    assert!(full["workload"]["uid"] == 1000, "{full}");
+    for short in &audit[1..3] {
+        assert_eq!(short["reused"], true, "{short}");
+        assert_eq!(short["outcome"], full["outcome"]);
+        assert_eq!(short["issued"], full["issued"]);
+        assert!(short.get("candidates").is_none(), "short: {short}");
+    }
+    assert!(audit[3]["failed"].as_str().unwrap().contains("99999"), "{}", audit[3]);
+}

@@ -333,7 +333,7 @@ fn reload_swaps_policies_and_refuses_a_module_that_broke_its_pin() {
     )
     .unwrap();
     let a = Attestor::new(&config, runtime(), "/proc", SourceMode::Disabled).unwrap();
-    let id = |a: &Attestor| a.enrich_and_decide(workload()).unwrap().decision.issued[0].id.to_string();
+    let id = |a: &Attestor| a.enrich_and_decide(workload()).unwrap().decision().issued[0].id.to_string();
     assert_eq!(id(&a), "spiffe://example.org/v1/1000");
     assert_eq!(a.reload(false).unwrap(), Reloaded::Unchanged);
 
@@ -354,8 +354,8 @@ fn reload_swaps_policies_and_refuses_a_module_that_broke_its_pin() {
     assert!(err.to_string().contains(&sha256(&module)), "{err}");
     assert_eq!(id(&a), "spiffe://example.org/v2/1000", "nothing of a refused generation is used");
     let run = a.enrich_and_decide(workload()).unwrap();
-    assert_eq!(run.modules[0].name, "team");
-    assert!(run.modules[0].error.is_none());
+    assert_eq!(run.modules()[0].name, "team");
+    assert!(run.modules()[0].error.is_none());
     // Refused once; the same files are not rebuilt again until something changes.
     assert_eq!(a.reload(false).unwrap(), Reloaded::Unchanged);
     // Restoring the pinned file lets the waiting policy change through.

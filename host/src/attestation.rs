@@ -1,5 +1,7 @@
 //! The `Attestation`: the one value every surface renders.
 
+use std::sync::Arc;
+
 use serde::Serialize;
 
 use crate::policy::{Decision, IssuedId};
@@ -46,37 +48,111 @@ impl From<ModuleRun> for ModuleReport {
     }
 }
 
-/// The answer for one PID: which selectors leave the host, which SPIFFE IDs it may hold, and
-/// everything needed to explain why.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Attestation {
+/// What one set of gathered facts led to: the workload as enriched by modules, how each module
+/// fared, and the policy decision. Immutable, and shared: every attestation of the same facts in
+/// the same generation is answered with the same `Outcome` (see `generation.rs`).
+#[derive(Debug)]
+pub struct Outcome {
     /// The workload, fully gathered and enriched.
     pub workload: Workload,
     /// Module outcomes, in config order.
     pub modules: Vec<ModuleReport>,
     /// The policy decision.
     pub decision: Decision,
+    /// The audit record without its time, rendered once, and the outcome's id (see `audit.rs`).
+    pub(crate) audit: std::sync::OnceLock<crate::audit::Rendered>,
+    /// When this outcome's full audit record was last written (seconds since the epoch).
+    pub(crate) audited_at: std::sync::atomic::AtomicU64,
+}
+
+impl PartialEq for Outcome {
+    fn eq(&self, other: &Self) -> bool {
+        (&self.workload, &self.modules, &self.decision) == (&other.workload, &other.modules, &other.decision)
+    }
+}
+
+impl Outcome {
+    /// An outcome from its parts.
+    pub fn new(workload: Workload, modules: Vec<ModuleReport>, decision: Decision) -> Self {
+        Self {
+            workload,
+            modules,
+            decision,
+            audit: std::sync::OnceLock::new(),
+            audited_at: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    /// Whether the same facts may be answered with this outcome again: every module answered
+    /// (an optional module's failure may be transient) and no policy failed to evaluate.
+    pub fn reusable(&self) -> bool {
+        self.decision.errors.is_empty() && self.modules.iter().all(|m| m.error.is_none())
+    }
+}
+
+/// The answer for one PID: which selectors leave the host, which SPIFFE IDs it may hold, and
+/// everything needed to explain why. Built only by the pipeline.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Attestation {
+    outcome: Arc<Outcome>,
+    reused: bool,
 }
 
 impl Attestation {
+    /// A freshly decided outcome.
+    pub(crate) fn decided(outcome: Arc<Outcome>) -> Self {
+        Self { outcome, reused: false }
+    }
+
+    /// An outcome decided earlier for the same facts in the same generation.
+    pub(crate) fn reused(outcome: Arc<Outcome>) -> Self {
+        Self { outcome, reused: true }
+    }
+
+    /// Whether the outcome was decided for an earlier attestation of the same facts (modules
+    /// and policies did not run again: both are deterministic in the facts).
+    pub fn is_reused(&self) -> bool {
+        self.reused
+    }
+
+    /// The outcome.
+    pub fn outcome(&self) -> &Arc<Outcome> {
+        &self.outcome
+    }
+
+    /// The workload, fully gathered and enriched.
+    pub fn workload(&self) -> &Workload {
+        &self.outcome.workload
+    }
+
+    /// Module outcomes, in config order.
+    pub fn modules(&self) -> &[ModuleReport] {
+        &self.outcome.modules
+    }
+
+    /// The policy decision.
+    pub fn decision(&self) -> &Decision {
+        &self.outcome.decision
+    }
+
     /// The PID.
     pub fn pid(&self) -> Pid {
-        self.workload.unix.pid
+        self.outcome.workload.unix.pid
     }
 
     /// Selectors that leave the host.
     pub fn selectors(&self) -> &[Selector] {
-        &self.decision.emitted
+        &self.outcome.decision.emitted
     }
 
     /// SPIFFE IDs the workload may hold, default first.
     pub fn spiffe_ids(&self) -> &[IssuedId] {
-        &self.decision.issued
+        &self.outcome.decision.issued
     }
 
     /// The JSON object `attestor attest --output json` prints.
     pub fn to_json(&self) -> serde_json::Value {
-        let d = &self.decision;
+        let d = self.decision();
         serde_json::json!({
             "pid": self.pid().0,
             "selectors": self.selectors(),
@@ -86,7 +162,7 @@ impl Attestation {
             "candidates": d.candidates,
             "suppressed_selectors": d.selectors.suppressed,
             "selector_counts": { "gathered": d.selectors.gathered, "emitted": d.selectors.emitted },
-            "modules": self.modules,
+            "modules": self.modules(),
             "errors": d.errors,
             "eval_us": d.eval_us,
         })

@@ -6,9 +6,11 @@
 //! keeps serving. An attestation takes one generation at its start and finishes on it.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::SystemTime;
 
+use crate::attestation::Outcome;
 use crate::policy::{Decision, Policies, PolicyFile, PolicySettings, default_files, read_dir};
 use crate::sandbox::{ModuleSpec, Runtime, Sandbox};
 use crate::spiffe_id::TrustDomain;
@@ -26,7 +28,36 @@ pub struct Generation {
     pub policies: Arc<Policies>,
     /// Policies evaluated beside the live ones, whose answers are only compared and logged.
     pub shadow: Option<Arc<Policies>>,
+    /// Outcomes already reached in this generation, by the facts they were reached from.
+    known: Option<Known>,
     fingerprint: Fingerprint,
+}
+
+/// Outcomes by the gathered facts they came from. Modules are deterministic in their input (no
+/// clock, files or randomness reach a guest) and, when no policy reads `context.now`, so are
+/// decisions: the same facts in the same generation always lead to the same outcome, so a
+/// process that attests again (every SVID fetch of a SPIRE agent) skips modules and policies.
+/// The key is the whole gathered workload, PID and start time included; equality, not a hash,
+/// decides a hit. A new generation starts empty.
+#[derive(Debug, Default)]
+struct Known(RwLock<HashMap<Workload, Arc<Outcome>, foldhash::fast::RandomState>>);
+
+/// Outcomes kept before the map is emptied: far more processes than a node runs that fetch
+/// SVIDs, and a bound on memory (an entry is a few KiB).
+const MAX_KNOWN: usize = 1024;
+
+impl Known {
+    fn get(&self, facts: &Workload) -> Option<Arc<Outcome>> {
+        self.0.read().unwrap_or_else(PoisonError::into_inner).get(facts).cloned()
+    }
+
+    fn insert(&self, facts: Workload, outcome: &Arc<Outcome>) {
+        let mut map = self.0.write().unwrap_or_else(PoisonError::into_inner);
+        if map.len() >= MAX_KNOWN {
+            map.clear();
+        }
+        map.insert(facts, Arc::clone(outcome));
+    }
 }
 
 /// What was on disk when a generation was built. Policy files are compared by content (they
@@ -113,7 +144,7 @@ impl Recipe {
         let policies = Arc::new(self.policies(&fingerprint.policies)?);
         let sandbox = Arc::new(Sandbox::load(Arc::clone(&self.runtime), self.modules.clone())?);
         let shadow = self.shadow(fingerprint.shadow.as_deref())?;
-        Ok(Generation { sandbox, policies, shadow, fingerprint })
+        Ok(Generation::new(sandbox, policies, shadow, fingerprint))
     }
 
     fn policies(&self, files: &[PolicyFile]) -> Result<Policies, SetupError> {
@@ -168,18 +199,37 @@ impl Recipe {
         } else {
             self.shadow(fingerprint.shadow.as_deref())?
         };
-        Ok(Generation { sandbox, policies, shadow, fingerprint })
+        Ok(Generation::new(sandbox, policies, shadow, fingerprint))
     }
 }
 
 impl Generation {
+    fn new(
+        sandbox: Arc<Sandbox>,
+        policies: Arc<Policies>,
+        shadow: Option<Arc<Policies>>,
+        fingerprint: Fingerprint,
+    ) -> Self {
+        let known = policies.decisions_are_reusable().then(Known::default);
+        Self { sandbox, policies, shadow, known, fingerprint }
+    }
+
     /// A generation assembled from parts built elsewhere (benchmarks, tools); never rebuilt.
     pub fn from_parts(sandbox: Sandbox, policies: Policies) -> Self {
-        Self {
-            sandbox: Arc::new(sandbox),
-            policies: Arc::new(policies),
-            shadow: None,
-            fingerprint: Fingerprint::default(),
+        Self::new(Arc::new(sandbox), Arc::new(policies), None, Fingerprint::default())
+    }
+
+    /// The outcome these gathered facts led to earlier in this generation, if any.
+    pub fn known(&self, facts: &Workload) -> Option<Arc<Outcome>> {
+        self.known.as_ref()?.get(facts)
+    }
+
+    /// Remember the outcome `facts` led to, when it may be reused (see [`Outcome::reusable`]).
+    pub fn remember(&self, facts: Workload, outcome: &Arc<Outcome>) {
+        if let Some(known) = &self.known
+            && outcome.reusable()
+        {
+            known.insert(facts, outcome);
         }
     }
 

@@ -32,7 +32,7 @@ pub mod spiffe_id;
 pub mod spire;
 pub mod workload;
 
-pub use attestation::Attestation;
+pub use attestation::{Attestation, Outcome};
 pub use selector::Selector;
 pub use spiffe_id::{SpiffeId, TrustDomain};
 pub use workload::Workload;

@@ -5,7 +5,7 @@ use super::*;
 use crate::policy::{Policies, PolicySettings};
 use crate::workload::{Gid, KubernetesFacts, PodFacts, PodUid, Uid, UnixFacts};
 
-fn attestation() -> Attestation {
+fn outcome() -> Outcome {
     let mut w = Workload::new(UnixFacts {
         pid: Pid(7),
         start_time: Some(1),
@@ -37,12 +37,12 @@ fn attestation() -> Attestation {
     });
     let td = crate::TrustDomain::new("example.org").unwrap();
     let decision = Policies::load(&PolicySettings::default(), &td).unwrap().decide(&w).unwrap();
-    Attestation { workload: w, modules: vec![], decision }
+    Outcome::new(w, vec![], decision)
 }
 
 #[test]
 fn annotations_are_digested_unless_debug() {
-    let a = attestation();
+    let a = outcome();
     let at = UNIX_EPOCH + Duration::from_secs(1_772_366_400);
     let r = record(&a, false, at);
     assert_eq!(r["time"], "2026-03-01T12:00:00Z");
@@ -63,14 +63,38 @@ fn file_sink_appends_one_line_per_record() {
     let path = dir.path().join("audit.jsonl");
     std::fs::write(&path, "{\"earlier\":true}\n").unwrap();
     let log = AuditLog::open(&AuditSettings { path: Some(path.clone()), debug: false }).unwrap();
-    let a = attestation();
-    log.attested(&a);
+    let outcome = std::sync::Arc::new(outcome());
+    log.attested(&Attestation::decided(std::sync::Arc::clone(&outcome)));
+    log.attested(&Attestation::reused(std::sync::Arc::clone(&outcome)));
     log.failed(Pid(9), "sha256:x", &std::io::Error::other("process 9 vanished"));
     let text = std::fs::read_to_string(&path).unwrap();
     let lines: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    assert_eq!(lines.len(), 3);
+    assert_eq!(lines.len(), 4);
     assert_eq!(lines[1]["pid"], 7);
-    assert_eq!(lines[2]["failed"], "process 9 vanished");
+    // A fresh outcome's record is the full §C.6 record plus the outcome's id.
+    let mut expected = record(&outcome, false, SystemTime::now());
+    expected["time"] = lines[1]["time"].clone();
+    expected["outcome"] = lines[1]["outcome"].clone();
+    assert_eq!(lines[1], expected);
+    assert_eq!(lines[1]["outcome"].as_str().unwrap().len(), 16);
+    assert!(lines[1].get("reused").is_none());
+    // Reused within a minute: a short record naming the outcome.
+    let mut short: Vec<&str> = lines[2].as_object().unwrap().keys().map(String::as_str).collect();
+    short.sort_unstable();
+    assert_eq!(short, ["issued", "outcome", "pid", "policy_generation", "reused", "time"]);
+    assert_eq!(lines[2]["outcome"], lines[1]["outcome"]);
+    assert_eq!(lines[2]["issued"], lines[1]["issued"]);
+    assert_eq!(lines[2]["pid"], 7);
+    assert_eq!(lines[3]["failed"], "process 9 vanished");
+    // A minute after its last full record, a reused outcome is written in full again.
+    let old = SystemTime::now() - FULL_RECORD_EVERY - Duration::from_secs(1);
+    let old = old.duration_since(UNIX_EPOCH).unwrap().as_secs();
+    outcome.audited_at.store(old, std::sync::atomic::Ordering::Relaxed);
+    log.attested(&Attestation::reused(std::sync::Arc::clone(&outcome)));
+    let text = std::fs::read_to_string(&path).unwrap();
+    let last: Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    assert_eq!(last["reused"], true);
+    assert_eq!(last["candidates"], lines[1]["candidates"], "full again");
     let err = AuditLog::open(&AuditSettings { path: Some(dir.path().join("no/such/dir")), debug: false }).unwrap_err();
     assert!(err.to_string().starts_with("cannot open audit log "), "{err}");
 }

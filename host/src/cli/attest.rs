@@ -44,7 +44,7 @@ pub(super) fn run(args: AttestArgs) -> anyhow::Result<ExitCode> {
         anyhow::Ok(attestor.attest(Pid(args.pid)).await?)
     })?;
     if let Some(path) = &args.dump_facts {
-        let json = serde_json::to_string_pretty(&attestation.workload)?;
+        let json = serde_json::to_string_pretty(attestation.workload())?;
         std::fs::write(path, json + "\n").with_context(|| format!("cannot write {}", path.display()))?;
     }
     match args.output {

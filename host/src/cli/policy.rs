@@ -12,7 +12,7 @@ use anyhow::Context;
 use serde_json::{Value, json};
 
 use super::ConfigArgs;
-use crate::attestation::Attestation;
+use crate::attestation::Outcome;
 use crate::config::Config;
 use crate::policy::fixture;
 use crate::policy::{Policies, PolicyError, PolicyFile, PolicyKind, PolicySettings, default_files, read_dir};
@@ -456,9 +456,9 @@ fn explain(set: &Set, facts: &Path, selector: Option<&str>, now: Option<&str>) -
         None => std::time::SystemTime::now(),
     };
     let decision = policies.decide_at(&workload, now)?;
-    let attestation = Attestation { workload, modules: Vec::new(), decision };
-    let mut record = crate::audit::record(&attestation, true, now);
-    let d = &attestation.decision;
+    let outcome = Outcome::new(workload, Vec::new(), decision);
+    let mut record = crate::audit::record(&outcome, true, now);
+    let d = &outcome.decision;
 
     // Every policy that took part: the gate's, the identity rules that matched, the guards
     // that denied, the filters that suppressed.

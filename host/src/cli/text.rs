@@ -7,11 +7,11 @@ use crate::attestation::Attestation;
 /// `attestor attest --output text`.
 pub(super) fn attestation(a: &Attestation) -> String {
     let mut s = String::new();
-    let u = &a.workload.unix;
+    let u = &a.workload().unix;
     let who = u.user.clone().unwrap_or_else(|| format!("uid {}", u.euid));
     let exe = u.exe_path.as_ref().map(|p| format!(", {}", p.display())).unwrap_or_default();
     let _ = writeln!(s, "pid {} ({who}{exe})", u.pid);
-    let d = &a.decision;
+    let d = a.decision();
     if !d.gate.allowed() {
         let _ = writeln!(s, "\nrefused by the attest gate: {}", d.gate.determining.join(", "));
         for e in &d.gate.errors {
@@ -44,9 +44,9 @@ pub(super) fn attestation(a: &Attestation) -> String {
     for sup in &d.selectors.suppressed {
         let _ = writeln!(s, "  - {} (suppressed by {})", sup.selector, sup.by.join(", "));
     }
-    if !a.modules.is_empty() {
+    if !a.modules().is_empty() {
         let _ = writeln!(s, "\nModules:");
-        for m in &a.modules {
+        for m in a.modules() {
             match &m.error {
                 None => {
                     let _ = writeln!(

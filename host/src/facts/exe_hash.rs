@@ -25,6 +25,18 @@ struct FileVersion {
     ctime_ns: i128,
 }
 
+impl FileVersion {
+    fn of(meta: &std::fs::Metadata) -> Self {
+        Self {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            size: meta.len(),
+            mtime_ns: i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec()),
+            ctime_ns: i128::from(meta.ctime()) * 1_000_000_000 + i128::from(meta.ctime_nsec()),
+        }
+    }
+}
+
 /// Hashes executables through `/proc/<pid>/exe`, which opens the very file the process runs even
 /// when it lives in another mount namespace or was deleted, and remembers digests per file version.
 #[derive(Debug, Default)]
@@ -34,24 +46,36 @@ pub(crate) struct ExeHasher {
 
 impl ExeHasher {
     /// Digest of the executable of the process in `dir`; `display` is its reported path, used in
-    /// messages; `limit` is the largest size hashed (`0` = unlimited).
-    pub(crate) fn digest(&self, dir: &ProcDir, display: &Path, limit: u64) -> Result<String, GatherError> {
+    /// messages; `limit` is the largest size hashed (`0` = unlimited). With `may_read` false, a
+    /// digest that is not cached yet is `None` instead of being computed (hashing reads the
+    /// whole file: the caller moves to a thread that may block, and asks again).
+    pub(crate) fn digest(
+        &self,
+        dir: &ProcDir,
+        display: &Path,
+        limit: u64,
+        may_read: bool,
+    ) -> Result<Option<String>, GatherError> {
         let path = dir.path("exe");
+        // `stat` follows the magic link to the very file the process runs: a hit costs one
+        // system call, no open and close.
+        let meta = std::fs::metadata(&path).map_err(|e| dir.classify(path.clone(), e))?;
+        if limit > 0 && meta.len() > limit {
+            return Err(GatherError::ExeTooLarge { path: display.to_owned(), size: meta.len(), limit });
+        }
+        if let Some(hit) = self.lock().get(&FileVersion::of(&meta)) {
+            return Ok(Some(hit.clone()));
+        }
+        if !may_read {
+            return Ok(None);
+        }
         let file = std::fs::File::open(&path).map_err(|e| dir.classify(path.clone(), e))?;
+        // The version of what was opened, which is what gets hashed.
         let meta = file.metadata().map_err(|e| dir.classify(path.clone(), e))?;
         if limit > 0 && meta.len() > limit {
             return Err(GatherError::ExeTooLarge { path: display.to_owned(), size: meta.len(), limit });
         }
-        let version = FileVersion {
-            dev: meta.dev(),
-            ino: meta.ino(),
-            size: meta.len(),
-            mtime_ns: i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec()),
-            ctime_ns: i128::from(meta.ctime()) * 1_000_000_000 + i128::from(meta.ctime_nsec()),
-        };
-        if let Some(hit) = self.lock().get(&version) {
-            return Ok(hit.clone());
-        }
+        let version = FileVersion::of(&meta);
         let mut hasher = Sha256::new();
         // Never read past the size seen at open: a file that grows while hashed would otherwise
         // make the read unbounded.
@@ -70,7 +94,7 @@ impl ExeHasher {
             cache.clear();
         }
         cache.insert(version, digest.clone());
-        Ok(digest)
+        Ok(Some(digest))
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<FileVersion, String>> {

@@ -15,6 +15,7 @@ mod unix;
 mod userdb;
 
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 pub use error::GatherError;
 pub use unix::{UnixConfig, unix_selectors};
@@ -24,6 +25,7 @@ use cgroup::Location;
 use exe_hash::ExeHasher;
 use kubernetes::KubernetesSource;
 use procfs::ProcDir;
+use userdb::UserDb;
 
 /// What the blocking half of gathering found: local facts, and where the process runs.
 #[derive(Debug)]
@@ -52,13 +54,25 @@ pub struct Gatherer {
     proc_root: PathBuf,
     unix: UnixConfig,
     hasher: ExeHasher,
+    users: UserDb,
     kubernetes: Option<KubernetesSource>,
+    /// Whether `proc_root` is a mounted procfs, looked up once (a `statfs` per attestation
+    /// bought nothing: the mount does not change under a configuration).
+    live: OnceLock<bool>,
 }
 
 impl Gatherer {
     /// A gatherer reading `<proc_root>/<pid>/…`, with the Kubernetes source when given.
     pub fn new(proc_root: impl Into<PathBuf>, unix: UnixConfig, kubernetes: Option<KubernetesSource>) -> Self {
-        Self { proc_root: proc_root.into(), unix, hasher: ExeHasher::default(), kubernetes }
+        let users = UserDb::new(&unix.passwd_file, &unix.group_file);
+        Self {
+            proc_root: proc_root.into(),
+            unix,
+            hasher: ExeHasher::default(),
+            users,
+            kubernetes,
+            live: OnceLock::new(),
+        }
     }
 
     /// Where process directories are read from.
@@ -74,11 +88,27 @@ impl Gatherer {
     /// The blocking half: procfs facts and the process's cgroup location. Call it off the async
     /// executor; then [`Gatherer::finish`].
     pub fn gather_local(&self, pid: Pid) -> Result<LocalFacts, GatherError> {
-        let dir = ProcDir::open(&self.proc_root, pid)?;
+        // With `may_block`, every digest is computed, so there is always an answer.
+        self.local(pid, true)?.ok_or(GatherError::Vanished { pid })
+    }
+
+    /// The same, but only when nothing in it can block for long: `None` when the executable's
+    /// digest is not cached (hashing reads the whole file), so the caller moves to the blocking
+    /// pool and calls [`Gatherer::gather_local`]. Everything else it does is reading small
+    /// procfs files, which the kernel answers from memory.
+    pub fn gather_local_now(&self, pid: Pid) -> Result<Option<LocalFacts>, GatherError> {
+        self.local(pid, false)
+    }
+
+    fn local(&self, pid: Pid, may_block: bool) -> Result<Option<LocalFacts>, GatherError> {
+        let live = *self.live.get_or_init(|| procfs::is_procfs(&self.proc_root));
+        let dir = ProcDir::open(&self.proc_root, pid, live)?;
         let start_time = dir.start_time()?;
-        let unix = unix::gather(&dir, start_time, &self.unix, &self.hasher)?;
+        let Some(unix) = unix::gather(&dir, start_time, &self.unix, &self.hasher, &self.users, may_block)? else {
+            return Ok(None);
+        };
         let mut workload = Workload::new(unix);
-        if let Some(name) = host_name(&self.proc_root)
+        if let Some(name) = host_name(&self.proc_root, live)
             && let Ok(key) = FactKey::new("host.name")
         {
             workload.facts.insert(key, name);
@@ -88,7 +118,7 @@ impl Gatherer {
             Some(k) => k.locate(dir.path("").as_path())?,
             None => Location::default(),
         };
-        Ok(LocalFacts { workload, dir, start_time, location })
+        Ok(Some(LocalFacts { workload, dir, start_time, location }))
     }
 
     /// Finish without waiting when possible: no Kubernetes lookup is needed, or the cached pod
@@ -132,9 +162,15 @@ impl Gatherer {
     }
 }
 
-/// The host's name, from the kernel (the UTS namespace of whoever reads it).
-fn host_name(proc_root: &Path) -> Option<String> {
-    let name = std::fs::read_to_string(proc_root.join("sys/kernel/hostname")).ok()?;
+/// The host's name, from the kernel (the UTS namespace of whoever reads it): `uname(2)` on a
+/// live procfs (one system call where opening and reading `sys/kernel/hostname` took four),
+/// the recorded file under a recorded proc root.
+fn host_name(proc_root: &Path, live: bool) -> Option<String> {
+    let name = if live {
+        rustix::system::uname().nodename().to_string_lossy().into_owned()
+    } else {
+        std::fs::read_to_string(proc_root.join("sys/kernel/hostname")).ok()?
+    };
     let name = name.trim();
     (!name.is_empty()).then(|| name.to_owned())
 }

@@ -35,22 +35,28 @@ impl Default for UnixConfig {
     }
 }
 
-/// Read the unix facts of the process in `dir`.
+/// Read the unix facts of the process in `dir`. With `may_block` false, `None` when that would
+/// mean hashing an executable whose digest is not cached.
 pub(crate) fn gather(
     dir: &ProcDir,
     start_time: Option<u64>,
     config: &UnixConfig,
     hasher: &ExeHasher,
-) -> Result<UnixFacts, GatherError> {
+    users: &UserDb,
+    may_block: bool,
+) -> Result<Option<UnixFacts>, GatherError> {
     let status = dir.read("status")?;
     let ids = parse_status(&status).map_err(|problem| GatherError::Malformed { path: dir.path("status"), problem })?;
-    let db = UserDb::read(&config.passwd_file, &config.group_file);
+    let db = users.tables();
     let (exe_path, exe_sha256) = if config.discover_workload_path {
         let path = dir.read_link("exe")?;
         let digest = match &path {
             Some(p) if config.workload_size_limit >= 0 => {
                 let limit = u64::try_from(config.workload_size_limit).unwrap_or(0);
-                Some(hasher.digest(dir, p, limit)?)
+                match hasher.digest(dir, p, limit, may_block)? {
+                    Some(d) => Some(d),
+                    None => return Ok(None),
+                }
             }
             _ => None,
         };
@@ -58,7 +64,7 @@ pub(crate) fn gather(
     } else {
         (None, None)
     };
-    Ok(UnixFacts {
+    Ok(Some(UnixFacts {
         pid: dir.pid(),
         start_time,
         uid: ids.uid,
@@ -71,7 +77,7 @@ pub(crate) fn gather(
         supplementary_gids: ids.groups,
         exe_path,
         exe_sha256,
-    })
+    }))
 }
 
 /// The selectors SPIRE's `unix` plugin emits for these facts, in its order: `uid`, `user`, `gid`,

@@ -56,25 +56,15 @@ fn is_dns_name(s: &str) -> bool {
 }
 
 impl Policies {
-    /// Decide for `workload` now. A workload decided before (same facts, same generation) gets
-    /// the same answer without evaluating again, when no policy reads the context.
+    /// Decide for `workload` now.
     pub fn decide(&self, workload: &Workload) -> Result<Decision, DecideError> {
-        if let Some(cache) = &self.decisions
-            && let Some(d) = cache.read().unwrap_or_else(std::sync::PoisonError::into_inner).get(workload)
-        {
-            return Ok(d.clone());
-        }
-        let decision = self.decide_at(workload, SystemTime::now())?;
-        if let Some(cache) = &self.decisions
-            && decision.errors.is_empty()
-        {
-            let mut cache = cache.write().unwrap_or_else(std::sync::PoisonError::into_inner);
-            if cache.len() >= super::MAX_CACHED_DECISIONS {
-                cache.clear();
-            }
-            cache.insert(workload.clone(), decision.clone());
-        }
-        Ok(decision)
+        self.decide_at(workload, SystemTime::now())
+    }
+
+    /// Whether a decision depends on the workload alone (no policy reads `context.now`), so the
+    /// same facts may be answered with an earlier decision.
+    pub fn decisions_are_reusable(&self) -> bool {
+        self.context_free
     }
 
     /// Decide for `workload` as of `now` (the `context.now` policies see).

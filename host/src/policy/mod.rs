@@ -39,7 +39,6 @@ pub use template::{RenderEnv, RenderError, Template, TemplateError, ValueRule, V
 
 use crate::selector::Selector;
 use crate::spiffe_id::TrustDomain;
-use crate::workload::Workload;
 use entities::Types;
 use slice::Slice;
 
@@ -122,13 +121,6 @@ pub(crate) struct EmitVerdict {
 /// Memoised emit decisions per selector.
 type EmitMemo = RwLock<HashMap<Selector, Arc<EmitVerdict>>>;
 
-/// Decisions by workload, for workloads that attest again (reconnecting processes). Used only
-/// when no policy reads `context`, whose `now` would make an old answer stale.
-type DecisionCache = RwLock<HashMap<Workload, Decision>>;
-
-/// Decisions kept before the cache is emptied.
-const MAX_CACHED_DECISIONS: usize = 1024;
-
 /// The request context of the current second on one node: `now` changes once a second, and
 /// building a `datetime` value is costly enough to be worth sharing between attestations.
 type ContextCache = Mutex<Option<(u64, String, cedar_policy::Context)>>;
@@ -147,7 +139,9 @@ pub struct Policies {
     slices: HashMap<Pass, Slice>,
     emit_memo: Option<EmitMemo>,
     context_cache: ContextCache,
-    decisions: Option<DecisionCache>,
+    /// No policy reads `context` (whose `now` would make an old answer stale): a decision is a
+    /// function of the workload alone and may be reused for the same facts.
+    context_free: bool,
     authorizer: Authorizer,
     strict_runtime_checks: bool,
 }
@@ -206,7 +200,7 @@ impl Policies {
             slices: loaded.slices,
             emit_memo: loaded.emit_memoisable.then(|| RwLock::new(HashMap::new())),
             context_cache: Mutex::new(None),
-            decisions: loaded.context_free.then(|| RwLock::new(HashMap::new())),
+            context_free: loaded.context_free,
             authorizer: Authorizer::new(),
             strict_runtime_checks: false,
         })

@@ -75,13 +75,57 @@ pub fn line(lvl: &Level, message: &str, fields: Map<String, Value>) -> String {
     Value::Object(obj).to_string()
 }
 
+/// The target whose `record` field is a JSON object rendered by attestor (the audit record).
+pub const AUDIT_TARGET: &str = "attestor::audit";
+
+/// An audit record as one hclog line whose fields are the record's own, so log pipelines index
+/// them (`policy_generation`, `issued`, `workload.ns`, …) instead of one escaped `@message`.
+/// The record is a JSON object attestor rendered itself: its fields follow hclog's, no re-parse.
+pub fn audit_line(record: &str) -> Option<String> {
+    let inner = record.strip_prefix('{')?.strip_suffix('}')?;
+    let timestamp = crate::clock::rfc3339_micros(std::time::SystemTime::now());
+    let mut line = String::with_capacity(record.len() + 128);
+    line.push_str(r#"{"@level":"info","@message":"attestation","@timestamp":""#);
+    line.push_str(&timestamp);
+    line.push_str(r#"","@module":"attestor.audit""#);
+    if !inner.is_empty() {
+        line.push(',');
+        line.push_str(inner);
+    }
+    line.push('}');
+    Some(line)
+}
+
+/// Captures the `record` field of an audit event.
+struct AuditField(Option<String>);
+
+impl Visit for AuditField {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if field.name() == "record" {
+            self.0 = audit_line(value);
+        }
+    }
+
+    fn record_debug(&mut self, _field: &Field, _value: &dyn std::fmt::Debug) {}
+}
+
 impl<S: Subscriber> Layer<S> for HclogLayer {
     fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
-        let mut f = Fields::default();
-        event.record(&mut f);
-        let text = line(event.metadata().level(), &f.message, f.fields);
-        let mut err = std::io::stderr().lock();
-        let _ = writeln!(err, "{text}");
+        let text = if event.metadata().target() == AUDIT_TARGET {
+            let mut audit = AuditField(None);
+            event.record(&mut audit);
+            audit.0
+        } else {
+            None
+        };
+        let mut text = text.unwrap_or_else(|| {
+            let mut f = Fields::default();
+            event.record(&mut f);
+            line(event.metadata().level(), &f.message, f.fields)
+        });
+        text.push('\n');
+        // One write per line: lines from concurrent threads never interleave.
+        let _ = std::io::stderr().lock().write_all(text.as_bytes());
     }
 }
 

@@ -61,6 +61,21 @@ impl WorkloadAttestorPlugin {
     }
 }
 
+/// SPIFFE IDs, comma-separated, rendered on demand.
+struct IdList<'a>(&'a [crate::policy::IssuedId]);
+
+impl std::fmt::Display for IdList<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (n, i) in self.0.iter().enumerate() {
+            if n > 0 {
+                f.write_str(",")?;
+            }
+            write!(f, "{}", i.id)?;
+        }
+        Ok(())
+    }
+}
+
 /// What SPIRE gets: the `k8s` source's values bare (SPIRE prefixes the block's name, so a block
 /// named `k8s` matches existing entries), other sources' values with their own kind, and one
 /// `spiffe-id:<id>` per issued ID when configured.
@@ -101,13 +116,13 @@ impl wa::workload_attestor_server::WorkloadAttestor for WorkloadAttestorPlugin {
         match generation.attestor.attest(Pid(pid)).await {
             Ok(a) => {
                 let values = selector_values(&a, generation.spiffe_id_selectors);
-                let ids: Vec<String> = a.spiffe_ids().iter().map(|i| i.id.to_string()).collect();
+                // Field values are only rendered when the line is enabled.
                 tracing::debug!(
                     pid,
                     selectors = values.len(),
-                    spiffe_ids = ids.join(","),
-                    policy_generation = a.decision.policy_generation.as_str(),
-                    gate = a.decision.gate.decision,
+                    spiffe_ids = %IdList(a.spiffe_ids()),
+                    policy_generation = a.decision().policy_generation.as_str(),
+                    gate = a.decision().gate.decision,
                     "workload attested"
                 );
                 Ok(Response::new(wa::AttestResponse { selector_values: values }))

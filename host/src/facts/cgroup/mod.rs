@@ -64,7 +64,7 @@ impl LocateError {
 /// Locate the process whose proc directory is `dir` (`<proc-root>/<pid>`).
 pub fn locate(dir: &Path, legacy: bool) -> Result<Location, LocateError> {
     let cgroup_path = dir.join("cgroup");
-    let text = match std::fs::read_to_string(&cgroup_path) {
+    let text = match super::procfs::read_file(&cgroup_path) {
         Ok(t) => Some(t),
         Err(e) if e.kind() == io::ErrorKind::NotFound && !legacy => None,
         Err(e) => return Err(LocateError::Cgroups(format!("open {}: {e}", cgroup_path.display()))),
@@ -81,7 +81,7 @@ pub fn locate(dir: &Path, legacy: bool) -> Result<Location, LocateError> {
         return Ok(from_cgroups);
     }
     let mountinfo_path = dir.join("mountinfo");
-    match std::fs::read_to_string(&mountinfo_path) {
+    match super::procfs::read_file(&mountinfo_path) {
         Ok(t) => {
             let roots = mountinfo_cgroup_roots(&t)
                 .map_err(|problem| LocateError::MountInfo { path: mountinfo_path.display().to_string(), problem })?;

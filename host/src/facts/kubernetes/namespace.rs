@@ -1,7 +1,7 @@
 //! Namespace labels from the API server (`enable_namespace_labels`), through the `kube` client.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::Namespace;
@@ -14,7 +14,11 @@ type Labels = BTreeMap<String, String>;
 
 /// Reads namespace labels, remembering each for `ttl`.
 pub(crate) struct NamespaceLabels {
-    client: kube::Client,
+    config: kube::Config,
+    /// `kube::Client` spawns its request buffer's task on the current Tokio runtime, so it can
+    /// only be built inside one: at set-up when there is a runtime (the plugin, the CLI), else
+    /// at the first lookup, which always runs in one.
+    client: OnceLock<Result<kube::Client, String>>,
     ttl: Duration,
     cache: Mutex<HashMap<String, (Instant, Labels)>>,
 }
@@ -47,8 +51,22 @@ impl NamespaceLabels {
             config.auth_info.token_file = Some(token.display().to_string());
             config.auth_info.token = None;
         }
-        let client = kube::Client::try_from(config).map_err(|e| err(&e))?;
-        Ok(Self { client, ttl, cache: Mutex::new(HashMap::new()) })
+        let client = OnceLock::new();
+        if tokio::runtime::Handle::try_current().is_ok() {
+            // Set-up errors (an unreadable CA, say) are configuration errors: report them now.
+            let built = kube::Client::try_from(config.clone()).map_err(|e| err(&e))?;
+            let _ = client.set(Ok(built));
+        }
+        Ok(Self { config, client, ttl, cache: Mutex::new(HashMap::new()) })
+    }
+
+    /// The client, built on first use when set-up had no runtime.
+    fn client(&self) -> Result<&kube::Client, String> {
+        let built = self.client.get_or_init(|| {
+            kube::Client::try_from(self.config.clone())
+                .map_err(|e| format!("unable to create the API server client: {e}"))
+        });
+        built.as_ref().map_err(Clone::clone)
     }
 
     /// The labels of `namespace` if they are cached and fresh.
@@ -65,7 +83,10 @@ impl NamespaceLabels {
         {
             return Ok(labels.clone());
         }
-        let api: Api<Namespace> = Api::all(self.client.clone());
+        let client = self
+            .client()
+            .map_err(|problem| K8sError::NamespaceLabels { namespace: namespace.to_owned(), problem })?;
+        let api: Api<Namespace> = Api::all(client.clone());
         let ns = api
             .get_metadata(namespace)
             .await

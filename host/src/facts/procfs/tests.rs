@@ -11,7 +11,7 @@ fn start_time_survives_odd_command_names() {
 #[test]
 fn missing_process_is_named() {
     let tmp = tempfile::tempdir().unwrap();
-    let err = ProcDir::open(tmp.path(), Pid(42)).unwrap_err();
+    let err = ProcDir::open(tmp.path(), Pid(42), false).unwrap_err();
     assert!(matches!(err, GatherError::NoSuchProcess { .. }), "{err}");
     assert!(err.to_string().starts_with("no process 42: "), "{err}");
 }
@@ -23,7 +23,7 @@ fn a_changed_start_time_is_pid_reuse() {
     std::fs::create_dir(&dir).unwrap();
     let stat = |start: u64| format!("9 (x) S 1 9 9 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 {start} 1 1\n");
     std::fs::write(dir.join("stat"), stat(100)).unwrap();
-    let p = ProcDir::open(tmp.path(), Pid(9)).unwrap();
+    let p = ProcDir::open(tmp.path(), Pid(9), false).unwrap();
     let before = p.start_time().unwrap();
     assert_eq!(before, Some(100));
     assert!(p.confirm_start_time(before).is_ok());
@@ -44,7 +44,7 @@ fn a_changed_start_time_is_pid_reuse() {
 fn a_recorded_proc_root_may_lack_stat_but_the_live_one_may_not() {
     let tmp = tempfile::tempdir().unwrap();
     std::fs::create_dir(tmp.path().join("9")).unwrap();
-    let p = ProcDir::open(tmp.path(), Pid(9)).unwrap();
+    let p = ProcDir::open(tmp.path(), Pid(9), false).unwrap();
     assert!(!p.live);
     assert_eq!(p.start_time().unwrap(), None);
     assert_eq!(
@@ -58,7 +58,24 @@ fn a_recorded_proc_root_may_lack_stat_but_the_live_one_may_not() {
     std::fs::remove_dir(tmp.path().join("9")).unwrap();
     assert_eq!(p.start_time().unwrap_err().to_string(), "process 9 exited while its facts were being read");
 
-    let me = ProcDir::open(Path::new("/proc"), Pid(std::process::id())).unwrap();
+    let me = ProcDir::open(Path::new("/proc"), Pid(std::process::id()), true).unwrap();
     assert!(me.live, "/proc is procfs");
     assert!(me.start_time().unwrap().is_some());
+}
+
+#[test]
+fn read_file_reads_small_and_large_files_whole() {
+    let tmp = tempfile::tempdir().unwrap();
+    let small = tmp.path().join("small");
+    std::fs::write(&small, "Uid:\t0\n").unwrap();
+    assert_eq!(read_file(&small).unwrap(), "Uid:\t0\n");
+    let big = tmp.path().join("big");
+    let text = "0123456789abcdef".repeat(1000);
+    std::fs::write(&big, &text).unwrap();
+    assert_eq!(read_file(&big).unwrap(), text, "past one buffer");
+    std::fs::write(&small, [0xff, 0xfe]).unwrap();
+    assert_eq!(read_file(&small).unwrap_err().kind(), std::io::ErrorKind::InvalidData);
+    let status = read_file(Path::new("/proc/self/status")).unwrap();
+    assert!(status.contains("\nUid:\t"), "{status}");
+    assert_eq!(read_file(&tmp.path().join("none")).unwrap_err().kind(), std::io::ErrorKind::NotFound);
 }

@@ -5,7 +5,35 @@ fn first_entry_wins_and_junk_is_skipped() {
     let map = parse(
         "root:x:0:0:root:/root:/bin/sh\n# c\n\nbad\ntoor:x:0:0::/:/bin/sh\nbob:x:1000:1000::/home/bob:/bin/sh\nx:x:notanumber:\n",
     );
-    assert_eq!(map.get(&0).map(String::as_str), Some("root"));
-    assert_eq!(map.get(&1000).map(String::as_str), Some("bob"));
+    assert_eq!(map.get(&0).map(AsRef::as_ref), Some("root"));
+    assert_eq!(map.get(&1000).map(AsRef::as_ref), Some("bob"));
     assert_eq!(map.len(), 2);
+}
+
+#[test]
+fn tables_follow_the_file_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let passwd = dir.path().join("passwd");
+    let group = dir.path().join("group");
+    std::fs::write(&passwd, "alice:x:1000:1000::/home/alice:/bin/sh\n").unwrap();
+    let db = UserDb::new(&passwd, &group);
+    let t = db.tables();
+    assert_eq!(t.user_name(Uid(1000)).as_deref(), Some("alice"));
+    assert_eq!(t.group_name(Gid(1000)), None, "a missing file names nobody");
+    // Rewritten within the same second (same size): a version younger than a second is never
+    // trusted, so the new name is seen at once.
+    std::fs::write(&passwd, "carol:x:1000:1000::/home/alice:/bin/sh\n").unwrap();
+    assert_eq!(db.tables().user_name(Uid(1000)).as_deref(), Some("carol"));
+    // A file that appears is seen within a second.
+    std::fs::write(&group, "staff:x:1000:\n").unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let t = db.tables();
+    assert_eq!(t.group_name(Gid(1000)).as_deref(), Some("staff"));
+    assert_eq!(t.user_name(Uid(1000)).as_deref(), Some("carol"));
+    // A settled version is parsed once and shared.
+    let (a, b) = (db.passwd.names(), db.passwd.names());
+    assert!(Arc::ptr_eq(&a, &b), "parsed once");
+    std::fs::remove_file(&passwd).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    assert_eq!(db.tables().user_name(Uid(1000)), None, "a removed file names nobody, within a second");
 }
