@@ -568,52 +568,6 @@ async fn pid_reuse_during_the_kubelet_lookup_fails_the_attestation() {
     );
 }
 
-/// A real child process moved into a real Kubernetes-shaped cgroup (v1 `pids` hierarchy),
-/// attested through the real `/proc`. Needs root and a writable cgroup v1 hierarchy; says so and
-/// returns when either is missing.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_real_process_in_a_real_pod_cgroup() {
-    let hierarchy = Path::new("/sys/fs/cgroup/pids");
-    let pod_uid = "7e57c0de-0000-4000-8000-000000000001";
-    let container = cid(0xc0ffee);
-    let dir = hierarchy.join(format!("kubepods/besteffort/pod{pod_uid}/{container}"));
-    if let Err(e) = std::fs::create_dir_all(&dir) {
-        eprintln!(
-            "SKIPPED a_real_process_in_a_real_pod_cgroup: cannot create {} ({e}); needs root and cgroup v1",
-            dir.display()
-        );
-        return;
-    }
-    let child = common::Sleeper::start();
-    let moved = std::fs::write(dir.join("cgroup.procs"), child.pid().to_string());
-    let cleanup = |pid: u32| {
-        let _ = std::fs::write(hierarchy.join("cgroup.procs"), pid.to_string());
-        let _ = std::fs::remove_dir(&dir);
-        let _ = std::fs::remove_dir(dir.parent().unwrap());
-        let _ = std::fs::remove_dir(hierarchy.join("kubepods/besteffort"));
-        let _ = std::fs::remove_dir(hierarchy.join("kubepods"));
-    };
-    if let Err(e) = moved {
-        cleanup(child.pid());
-        eprintln!("SKIPPED a_real_process_in_a_real_pod_cgroup: cannot move a process into {} ({e})", dir.display());
-        return;
-    }
-    let k = FakeKubelet::start(
-        Transport::Plain,
-        Behaviour { body: pod_list(&[pod(pod_uid, "real", "sleeper", "sleep", &container)]), ..Behaviour::default() },
-    )
-    .await;
-    let a = attestor(&format!("kubelet_read_only_port = {}\n", k.port()), Path::new("/proc"));
-    let result = a.attest(Pid(child.pid())).await;
-    cleanup(child.pid());
-    let att = result.unwrap();
-    let sels: Vec<String> = att.selectors().iter().map(ToString::to_string).collect();
-    assert!(sels.contains(&format!("k8s:pod-uid:{pod_uid}")), "{sels:?}");
-    assert!(sels.contains(&"k8s:container-name:sleep".to_owned()), "{sels:?}");
-    assert!(sels.iter().any(|s| s.starts_with("unix:path:") && s.ends_with("sleep")), "{sels:?}");
-    assert_eq!(att.spiffe_ids()[0].id.to_string(), "spiffe://example.org/ns/real/sa/app-sa");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn namespace_labels_from_the_api_server() {
     let ca = Ca::new("apiserver-ca");

@@ -5,8 +5,8 @@
 //! the hot path, then swapped in whole; if any part fails, none of it is used and the old one
 //! keeps serving. An attestation takes one generation at its start and finishes on it.
 
-use std::path::{Path, PathBuf};
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::SystemTime;
 

@@ -7,7 +7,8 @@ fn process(root: &Path, pid: u32, uid: u32) {
     let dir = root.join(pid.to_string());
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("stat"), format!("{pid} (app) S 1 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 7 1 1\n")).unwrap();
-    std::fs::write(dir.join("status"), format!("Uid:\t{uid}\t{uid}\t{uid}\t{uid}\nGid:\t0\t0\t0\t0\nGroups:\t\n")).unwrap();
+    std::fs::write(dir.join("status"), format!("Uid:\t{uid}\t{uid}\t{uid}\t{uid}\nGid:\t0\t0\t0\t0\nGroups:\t\n"))
+        .unwrap();
 }
 
 fn write(dir: &Path, name: &str, text: &str) {

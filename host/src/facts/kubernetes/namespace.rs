@@ -83,9 +83,8 @@ impl NamespaceLabels {
         {
             return Ok(labels.clone());
         }
-        let client = self
-            .client()
-            .map_err(|problem| K8sError::NamespaceLabels { namespace: namespace.to_owned(), problem })?;
+        let client =
+            self.client().map_err(|problem| K8sError::NamespaceLabels { namespace: namespace.to_owned(), problem })?;
         let api: Api<Namespace> = Api::all(client.clone());
         let ns = api
             .get_metadata(namespace)

@@ -20,7 +20,8 @@ fn lines_are_hclog_json() {
 /// An audit record's fields become the line's own fields, next to hclog's.
 #[test]
 fn audit_records_are_lifted_to_top_level_fields() {
-    let record = r#"{"time":"2026-03-01T12:00:00Z","pid":7,"issued":["spiffe://example.org/x"],"workload":{"ns":"payments"}}"#;
+    let record =
+        r#"{"time":"2026-03-01T12:00:00Z","pid":7,"issued":["spiffe://example.org/x"],"workload":{"ns":"payments"}}"#;
     let text = audit_line(record).unwrap();
     assert!(!text.contains('\n'));
     let v: Value = serde_json::from_str(&text).unwrap();
