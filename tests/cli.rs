@@ -382,3 +382,16 @@ fn the_offline_demo_shows_kubernetes_selectors() {
     }
     assert_eq!(v["suppressed_selectors"][0]["selector"], "k8s:pod-label:internal.example.com/cost-center:cc-1234");
 }
+
+/// The allocator is built to commit memory on demand (`.cargo/config.toml`): with mimalloc's
+/// default (eager commit of its first arena) the plugin's resident memory doubled under load.
+#[test]
+fn the_allocator_commits_memory_on_demand() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_attestor"))
+        .arg("--version")
+        .env("MIMALLOC_VERBOSE", "1")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("option 'arena_eager_commit': 0"), "mimalloc options: {err}");
+}

@@ -171,3 +171,111 @@ async fn audit_records_are_structured_hclog_lines() {
     }
     assert!(audit[3]["failed"].as_str().unwrap().contains("99999"), "{}", audit[3]);
 }
+
+/// Every method of every service the plugin serves (and some it does not), as a hostile client
+/// would call them: random messages, truncated frames, frames claiming 4 GiB, the compressed
+/// flag, bodies that are not gRPC at all. Each call ends in a gRPC status or a reset stream; the
+/// plugin never dies, stderr stays hclog, and a normal `Configure` and `Attest` work afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn random_and_truncated_messages_on_every_method() {
+    use bytes::Bytes;
+    use http_body_util::{BodyExt, Full};
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    use proptest::strategy::{Strategy, ValueTree};
+    use proptest::test_runner::TestRunner;
+
+    const METHODS: &[&str] = &[
+        "/plugin.GRPCBroker/StartStream",
+        "/plugin.GRPCStdio/StreamStdio",
+        "/grpc.health.v1.Health/Check",
+        "/grpc.health.v1.Health/Watch",
+        "/spire.service.private.init.v1.Init/Init",
+        "/spire.service.private.init.v1.Init/Deinit",
+        "/spire.service.common.config.v1.Config/Configure",
+        "/spire.service.common.config.v1.Config/Validate",
+        "/spire.plugin.agent.workloadattestor.v1.WorkloadAttestor/Attest",
+        "/spire.plugin.agent.workloadattestor.v1.WorkloadAttestor/AttestReference",
+        "/spire.plugin.server.nodeattestor.v1.NodeAttestor/Attest",
+        "/no.such.Service/Method",
+        "/",
+    ];
+
+    /// A gRPC frame: compressed flag, declared length, payload (possibly shorter than declared).
+    fn frame(compressed: bool, declared: u32, payload: &[u8]) -> Vec<u8> {
+        let mut f = vec![u8::from(compressed)];
+        f.extend_from_slice(&declared.to_be_bytes());
+        f.extend_from_slice(payload);
+        f
+    }
+
+    let sockets = tempfile::tempdir().unwrap();
+    let proc_root = tempfile::tempdir().unwrap();
+    fake_proc(proc_root.path(), 4242, 7, Some(STATUS_1000), None, None);
+    let mut plugin = Plugin::start_logging("workload-attestor", "WorkloadAttestor", sockets.path(), "warn");
+    let ch = plugin.channel().await;
+    configure(&ch, &host_only(proc_root.path(), "")).await.unwrap();
+
+    let io = TokioIo::new(tokio::net::UnixStream::connect(&plugin.socket).await.unwrap());
+    let (mut sender, conn) = hyper::client::conn::http2::handshake(TokioExecutor::new(), io).await.unwrap();
+    tokio::spawn(conn);
+
+    let mut runner = TestRunner::deterministic();
+    let random = proptest::collection::vec(proptest::arbitrary::any::<u8>(), 0..200);
+    let mut calls = 0;
+    let mut statuses = std::collections::BTreeMap::<String, usize>::new();
+    for method in METHODS {
+        let mut bodies: Vec<Vec<u8>> = Vec::new();
+        for _ in 0..12 {
+            let payload = random.new_tree(&mut runner).unwrap().current();
+            bodies.push(frame(false, payload.len() as u32, &payload));
+        }
+        let payload = random.new_tree(&mut runner).unwrap().current();
+        bodies.extend([
+            frame(false, payload.len() as u32 + 10, &payload),
+            frame(false, u32::MAX, &payload),
+            frame(true, payload.len() as u32, &payload),
+            payload[..payload.len().min(3)].to_vec(),
+            Vec::new(),
+            b"GET / HTTP/1.1\r\n\r\n".to_vec(),
+        ]);
+        for body in bodies {
+            let request = http::Request::post(format!("http://unused{method}"))
+                .header("content-type", if calls % 7 == 3 { "text/plain" } else { "application/grpc" })
+                .header("te", "trailers")
+                .body(Full::new(Bytes::from(body)))
+                .unwrap();
+            calls += 1;
+            let answer = tokio::time::timeout(Duration::from_secs(5), async {
+                let response = sender.send_request(request).await.map_err(|e| format!("request: {e}"))?;
+                let grpc_status =
+                    |h: &http::HeaderMap| h.get("grpc-status").map(|v| v.to_str().unwrap_or("?").to_owned());
+                let head = grpc_status(response.headers());
+                // Streams the server keeps open (StartStream, StreamStdio, Watch) count as answered.
+                let collected = tokio::time::timeout(Duration::from_millis(500), response.into_body().collect()).await;
+                let trailers = match collected {
+                    Ok(Ok(body)) => body.trailers().and_then(grpc_status),
+                    Ok(Err(e)) => Some(format!("reset: {e}")),
+                    Err(_) => Some("open stream".to_owned()),
+                };
+                Ok::<_, String>(head.or(trailers).unwrap_or_else(|| "no status".into()))
+            })
+            .await;
+            let key = match answer {
+                Ok(Ok(status)) => status,
+                Ok(Err(e)) => e,
+                Err(_) => panic!("{method}: no answer within 5 s"),
+            };
+            *statuses.entry(key.chars().take(40).collect()).or_default() += 1;
+            // The plugin is alive after every call.
+            assert!(plugin.child.try_wait().unwrap().is_none(), "{method}: the plugin died");
+        }
+    }
+    eprintln!("{calls} hostile calls: {statuses:?}");
+    // Still serving: a normal configuration and attestation work.
+    configure(&ch, &host_only(proc_root.path(), "")).await.unwrap();
+    let values = attest(&ch, 4242).await.unwrap();
+    assert!(values.contains(&"unix:uid:1000".to_owned()), "{values:?}");
+    shutdown(&mut plugin, ch).await;
+    let logs = plugin.check_logs();
+    assert!(logs.iter().all(|l| l.get("panic").is_none()), "no handler panicked: {logs:?}");
+}

@@ -13,7 +13,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use attestor::config::Config;
@@ -21,106 +21,9 @@ use attestor::facts::kubernetes::SourceMode;
 use attestor::pipeline::Attestor;
 use attestor::sandbox::{Runtime, RuntimeSettings};
 use attestor::workload::Pid;
+use common::cgroups::{Hierarchy, POD_UID, PodCgroup, container_id, find};
 use common::kubelet::{Behaviour, FakeKubelet, Transport, pod, pod_list};
 use libtest_mimic::{Arguments, Failed, Trial};
-
-const POD_UID: &str = "7e57c0de-0000-4000-8000-000000000001";
-
-fn container_id() -> String {
-    format!("{:064x}", 0xc0ffee)
-}
-
-/// A cgroup hierarchy of one kind, from `/proc/self/mountinfo`.
-struct Hierarchy {
-    root: PathBuf,
-    v2: bool,
-}
-
-/// The mount point of the first cgroup hierarchy of the wanted version (v1: one with the
-/// `pids` controller if there is one).
-fn find(v2: bool) -> Result<Hierarchy, String> {
-    let mounts = std::fs::read_to_string("/proc/self/mountinfo").map_err(|e| format!("no mountinfo: {e}"))?;
-    let mut candidates = Vec::new();
-    for line in mounts.lines() {
-        let Some((left, right)) = line.split_once(" - ") else { continue };
-        let mut right = right.split_whitespace();
-        let fstype = right.next().unwrap_or_default();
-        let options = right.nth(1).unwrap_or_default();
-        let point = left.split_whitespace().nth(4).unwrap_or_default();
-        match (v2, fstype) {
-            (true, "cgroup2") => candidates.push((0, point.to_owned())),
-            (false, "cgroup") => {
-                candidates.push((if options.split(',').any(|o| o == "pids") { 0 } else { 1 }, point.to_owned()));
-            }
-            _ => {}
-        }
-    }
-    candidates.sort();
-    let (_, point) = candidates
-        .into_iter()
-        .next()
-        .ok_or_else(|| format!("no cgroup {} hierarchy is mounted", if v2 { "v2" } else { "v1" }))?;
-    let root = PathBuf::from(point);
-    // Writable for us (root) and able to take a process: try it.
-    let probe = root.join(format!("attestor-probe-{}", std::process::id()));
-    std::fs::create_dir(&probe)
-        .map_err(|e| format!("cannot create a cgroup under {} ({e}): needs root", root.display()))?;
-    let _ = std::fs::remove_dir(&probe);
-    Ok(Hierarchy { root, v2 })
-}
-
-/// The pod's container cgroup, with a process in it; removed (process moved back out) on drop.
-struct PodCgroup {
-    hierarchy: PathBuf,
-    created: Vec<PathBuf>,
-    child: common::Sleeper,
-}
-
-impl PodCgroup {
-    fn create(h: &Hierarchy) -> Result<Self, String> {
-        let cid = container_id();
-        let segments: Vec<String> = if h.v2 {
-            let uid = POD_UID.replace('-', "_");
-            vec![
-                "kubepods.slice".into(),
-                "kubepods-besteffort.slice".into(),
-                format!("kubepods-besteffort-pod{uid}.slice"),
-                format!("cri-containerd-{cid}.scope"),
-            ]
-        } else {
-            vec!["kubepods".into(), "besteffort".into(), format!("pod{POD_UID}"), cid]
-        };
-        let mut created = Vec::new();
-        let mut dir = h.root.clone();
-        for s in segments {
-            dir.push(s);
-            if !dir.exists() {
-                std::fs::create_dir(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-                created.push(dir.clone());
-            }
-        }
-        let child = common::Sleeper::start();
-        let me = Self { hierarchy: h.root.clone(), created, child };
-        std::fs::write(dir.join("cgroup.procs"), me.child.pid().to_string())
-            .map_err(|e| format!("cannot move a process into {}: {e}", dir.display()))?;
-        Ok(me)
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.pid()
-    }
-}
-
-impl Drop for PodCgroup {
-    fn drop(&mut self) {
-        let _ = std::fs::write(self.hierarchy.join("cgroup.procs"), self.pid().to_string());
-        let _ = self.child.0.kill();
-        let _ = self.child.0.wait();
-        for dir in self.created.iter().rev() {
-            let _ = std::fs::remove_dir(dir);
-        }
-    }
-}
 
 /// Attest the process in the pod cgroup against a loopback kubelet that lists its pod.
 fn attest_real_pod(h: &Hierarchy) -> Result<(), Failed> {

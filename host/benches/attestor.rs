@@ -27,6 +27,7 @@ use sha2::{Digest, Sha256};
 #[path = "../../tests/common/mod.rs"]
 mod common;
 mod fixtures;
+mod goplugin;
 use fixtures::{pod_workload, policy_set};
 
 fn iters(base: usize) -> usize {
@@ -349,5 +350,18 @@ fn main() {
     }
     if want("plugin") {
         bench_plugin();
+    }
+    if want("goplugin") {
+        match goplugin::Tool::from_env() {
+            Ok(tool) => goplugin::bench(&tool),
+            Err(why) => println!("go-plugin client benchmarks not run: {why}"),
+        }
+    }
+    // Ten minutes: only when asked for by name (`cargo xtask bench soak`).
+    if filter.iter().any(|f| f == "soak") {
+        match goplugin::Tool::from_env() {
+            Ok(tool) => goplugin::soak(&tool),
+            Err(why) => println!("soak not run: {why}"),
+        }
     }
 }

@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+pub mod cgroups;
 pub mod kubelet;
 pub mod plugin;
 
@@ -44,7 +45,12 @@ pub struct Sleeper(pub Child);
 
 impl Sleeper {
     pub fn start() -> Self {
-        Self(Command::new("sleep").arg("60").stdin(Stdio::null()).spawn().expect("start sleep"))
+        Self::start_for(60)
+    }
+
+    /// A sleeper that lives `secs` seconds (benchmarks that run for minutes).
+    pub fn start_for(secs: u64) -> Self {
+        Self(Command::new("sleep").arg(secs.to_string()).stdin(Stdio::null()).spawn().expect("start sleep"))
     }
 
     pub fn pid(&self) -> u32 {

@@ -251,11 +251,43 @@ fn test() -> Result<()> {
     Ok(())
 }
 
-/// Build guests and run the benchmark binary.
+/// Build guests and run the benchmark binary; with go-plugin's client and trivial server when
+/// the `goplugin-bench` tool beside the checkout can be built (`../shared/tools/goplugin-bench`,
+/// or the directory `ATTESTOR_GOPLUGIN_BENCH` names), so attestor's rate is quoted as a ratio of
+/// the transport's.
 fn bench(extra: &[String]) -> Result<()> {
     let guests = guests()?;
-    run(cargo()
-        .args(["bench", "-p", "attestor", "--bench", "attestor", "--"])
-        .args(extra)
-        .env("ATTESTOR_GUESTS_DIR", &guests))
+    let mut cmd = cargo();
+    cmd.args(["bench", "-p", "attestor", "--bench", "attestor", "--"]).args(extra).env("ATTESTOR_GUESTS_DIR", &guests);
+    match goplugin_host() {
+        Ok(host) => {
+            cmd.env("ATTESTOR_GOPLUGIN_HOST", host);
+        }
+        Err(why) => eprintln!("xtask: go-plugin client benchmarks will not run: {why:#}"),
+    }
+    run(&mut cmd)
+}
+
+/// Build (or find built) the go-plugin client; its path.
+fn goplugin_host() -> Result<PathBuf> {
+    let tool = std::env::var_os("ATTESTOR_GOPLUGIN_BENCH")
+        .map_or_else(|| root().join("../shared/tools/goplugin-bench"), PathBuf::from);
+    let build = tool.join("build");
+    if !build.is_file() {
+        bail!("{} not found", build.display());
+    }
+    eprintln!("xtask: building go-plugin's client and trivial server ({})", build.display());
+    let out = Command::new(&build)
+        .stderr(Stdio::inherit())
+        .output()
+        .with_context(|| format!("cannot run {}", build.display()))?;
+    if !out.status.success() {
+        bail!("{} failed with {}", build.display(), out.status);
+    }
+    let path = String::from_utf8_lossy(&out.stdout).lines().last().unwrap_or_default().trim().to_owned();
+    let host = PathBuf::from(path);
+    if !host.is_file() {
+        bail!("{} printed no path to goplugin-host", build.display());
+    }
+    Ok(host)
 }

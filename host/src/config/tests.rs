@@ -222,3 +222,93 @@ fn every_problem_is_reported_and_the_file_is_named() {
     let text = Config::from_file(&syntax).unwrap_err().to_string();
     assert!(text.starts_with(&format!("config file {}: unable to decode configuration: ", syntax.display())), "{text}");
 }
+
+/// The config reader never panics, whatever the text: an operator's typo and a hostile
+/// `Configure` both get a typed error naming the problem.
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    const KEYS: &[&str] = &[
+        "trust_domain",
+        "unix",
+        "sandbox",
+        "module \"m\"",
+        "policy",
+        "audit",
+        "experimental",
+        "sigstore",
+        "kubernetes_api",
+        "discover_workload_path",
+        "workload_size_limit",
+        "max_concurrent_calls",
+        "max_memory_mib",
+        "path",
+        "sha256",
+        "fuel",
+        "memory_mib",
+        "timeout",
+        "max_selectors",
+        "reload_interval",
+        "max_ttl",
+        "kubelet_read_only_port",
+        "kubelet_secure_port",
+        "max_poll_attempts",
+        "poll_retry_interval",
+        "pod_list_cache_ttl",
+        "k8s_source",
+        "disable_kubelet_client",
+        "node_name",
+        "dir",
+        "federated_trust_domains",
+        "cache",
+        "api_server",
+        "broker",
+        "enabled",
+    ];
+
+    fn value() -> impl Strategy<Value = String> {
+        prop_oneof![
+            any::<i64>().prop_map(|n| n.to_string()),
+            Just("4294967295".to_owned()),
+            Just("-1".to_owned()),
+            Just("true".to_owned()),
+            "\"[a-z0-9.:/ -]{0,12}\"",
+            "\"-?[0-9]{1,20}(ns|ms|s|m|h|x)?\"",
+            Just("[\"a\", \"b\"]".to_owned()),
+            Just("{}".to_owned()),
+            any::<String>().prop_map(|s| format!("{s:?}")),
+        ]
+    }
+
+    /// Nested HCL made of the configuration's own keys and values of every type.
+    fn config_text() -> impl Strategy<Value = String> {
+        let line = (prop::sample::select(KEYS), value(), 0..4_u8).prop_map(|(k, v, shape)| match shape {
+            0 => format!("{k} = {v}\n"),
+            1 => format!("{k} {{\n  {k} = {v}\n}}\n"),
+            2 => format!("{k} {{\n}}\n"),
+            _ => format!("{k} = {{ {k} = {v} }}\n"),
+        });
+        prop::collection::vec(line, 0..12).prop_map(|lines| lines.concat())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(200))]
+
+        #[test]
+        fn any_text_is_a_config_or_an_error(text in any::<String>()) {
+            if let Err(e) = Config::parse(&text, Path::new(".")) {
+                prop_assert!(!e.to_string().is_empty());
+            }
+        }
+
+        #[test]
+        fn config_shaped_text_is_a_config_or_named_errors(text in config_text()) {
+            if let Err(e) = Config::parse(&text, Path::new(".")) {
+                prop_assert!(!e.to_string().is_empty());
+                prop_assert!(e.notes().iter().all(|n| !n.is_empty()));
+            }
+        }
+    }
+}

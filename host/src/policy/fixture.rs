@@ -144,9 +144,15 @@ struct RawFixture {
 /// fixtures). A `facts:` string is a JSON or YAML file relative to the fixture file.
 pub fn read(path: &Path) -> Result<Vec<Fixture>, FixtureError> {
     let text = std::fs::read_to_string(path).map_err(|source| FixtureError::Read { path: path.to_owned(), source })?;
+    parse(&text, path)
+}
+
+/// The fixtures in `text`, the contents of the file at `path` (which names them in errors and
+/// against which `facts:` files are found).
+pub fn parse(text: &str, path: &Path) -> Result<Vec<Fixture>, FixtureError> {
     let invalid = |message: String| FixtureError::Invalid { path: path.to_owned(), message };
     let mut out = Vec::new();
-    for doc in serde_yaml_ng::Deserializer::from_str(&text) {
+    for doc in serde_yaml_ng::Deserializer::from_str(text) {
         let raw = RawFixture::deserialize(doc).map_err(|e| invalid(e.to_string()))?;
         let workload = match raw.facts {
             serde_yaml_ng::Value::String(file) => {
@@ -365,3 +371,6 @@ fn identity_failures(id: &str, want: &IdentityExpect, got: &super::IssuedId) -> 
     }
     out
 }
+
+#[cfg(test)]
+mod tests;

@@ -22,7 +22,12 @@ pub struct PolicyFile {
 impl PolicyFile {
     /// `(line, column)`, both 1-based, of a byte offset.
     pub fn line_col(&self, offset: usize) -> (usize, usize) {
-        let upto = &self.text[..offset.min(self.text.len())];
+        // An offset inside a character counts as that character's start.
+        let mut end = offset.min(self.text.len());
+        while !self.text.is_char_boundary(end) {
+            end -= 1;
+        }
+        let upto = &self.text[..end];
         let line = upto.matches('\n').count() + 1;
         let col = upto.rfind('\n').map_or(upto.len(), |nl| upto.len() - nl - 1) + 1;
         (line, col)

@@ -27,3 +27,23 @@ fn rejects_bad_kinds() {
     assert!(SelectorKind::new("team-owner").is_ok());
     assert!(SelectorKind::new("k8s").unwrap().is_reserved());
 }
+
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        /// Selectors arrive from modules and fixtures: parsing never panics, and what parses
+        /// prints back to itself.
+        #[test]
+        fn selectors_parse_or_fail_and_round_trip(text in any::<String>(), shaped in "[a-z0-9_-]{0,8}:[ -~]{0,24}") {
+            for t in [text, shaped] {
+                if let Ok(s) = t.parse::<Selector>() {
+                    prop_assert_eq!(s.to_string(), t.as_str());
+                    let _ = (s.key(), s.key_value());
+                }
+            }
+        }
+    }
+}

@@ -38,3 +38,24 @@ fn segments() {
     assert!(!is_valid_path_segment("a/b"));
     assert!(!is_valid_path_segment(""));
 }
+
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        /// SPIFFE IDs and trust domains come from templates and configuration: parsing never
+        /// panics, and what parses prints back to itself.
+        #[test]
+        fn ids_parse_or_fail_and_round_trip(text in any::<String>(), shaped in "spiffe://[a-z0-9.-]{0,12}(/[a-zA-Z0-9._é%-]{0,6}){0,4}/?") {
+            for t in [text, shaped] {
+                if let Ok(id) = t.parse::<SpiffeId>() {
+                    prop_assert_eq!(id.to_string(), t.as_str());
+                    let _ = (id.path(), id.segments().count(), id.trust_domain());
+                }
+                let _ = TrustDomain::new(t.trim_start_matches("spiffe://").to_owned());
+            }
+        }
+    }
+}

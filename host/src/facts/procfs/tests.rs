@@ -79,3 +79,19 @@ fn read_file_reads_small_and_large_files_whole() {
     assert!(status.contains("\nUid:\t"), "{status}");
     assert_eq!(read_file(&tmp.path().join("none")).unwrap_err().kind(), std::io::ErrorKind::NotFound);
 }
+
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        /// `stat` holds the command name, which the workload chooses (`)`, spaces, newlines).
+        #[test]
+        fn any_stat_text_is_a_start_time_or_none(comm in any::<String>(), rest in any::<String>(), start in any::<u64>()) {
+            let _ = parse_start_time(&rest);
+            let stat = format!("9 ({comm}) S 1 9 9 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 {start} 1 1\n");
+            prop_assert_eq!(parse_start_time(&stat), Some(start));
+        }
+    }
+}

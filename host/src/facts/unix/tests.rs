@@ -64,3 +64,20 @@ fn path_selectors_follow_the_switch() {
     let got = unix_selectors(&facts(), &config);
     assert!(got.iter().all(|s| s.key() != "path" && s.key() != "sha256"));
 }
+
+/// `status` is procfs text, but a recorded proc root is any directory: no text panics.
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #[test]
+        fn any_status_text_is_ids_or_an_error(text in any::<String>(), uid in any::<u32>(), groups in prop::collection::vec(any::<u32>(), 0..8)) {
+            let _ = parse_status(&text);
+            let groups: Vec<String> = groups.iter().map(u32::to_string).collect();
+            let shaped = format!("Name:\tx\nUid:\t{uid}\t{uid}\t0\t0\nGid:\t1\t2\t3\t4\nGroups:\t{}\n{text}", groups.join(" "));
+            let _ = parse_status(&shaped);
+        }
+    }
+}

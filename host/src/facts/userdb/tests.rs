@@ -37,3 +37,18 @@ fn tables_follow_the_file_version() {
     std::thread::sleep(std::time::Duration::from_millis(1100));
     assert_eq!(db.tables().user_name(Uid(1000)), None, "a removed file names nobody, within a second");
 }
+
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #[test]
+        fn any_passwd_text_parses(text in any::<String>()) {
+            for name in parse(&text).values() {
+                prop_assert!(!name.is_empty() && !name.contains(':') && !name.contains('\n'));
+            }
+        }
+    }
+}

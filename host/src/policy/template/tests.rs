@@ -82,3 +82,48 @@ fn parse_errors() {
     let t = Template::parse("spiffe://{trust_domain}/x").unwrap();
     assert_eq!(t.vars().collect::<Vec<_>>(), [&Var::TrustDomain]);
 }
+
+/// Identity templates come from policy authors' annotations: no text makes the parser or the
+/// renderer panic, and what renders is a valid path segment or nothing.
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn template_text() -> impl Strategy<Value = String> {
+        let piece = prop_oneof![
+            Just("{".to_owned()),
+            Just("}".to_owned()),
+            Just("{trust_domain}".to_owned()),
+            Just("{k8s.namespace}".to_owned()),
+            Just("{label:app}".to_owned()),
+            Just("{annotation:".to_owned()),
+            Just("{fact:team.name}".to_owned()),
+            Just("{unix.uid}".to_owned()),
+            Just("spiffe://".to_owned()),
+            Just("/".to_owned()),
+            "[a-zé:._/-]{0,8}",
+            any::<char>().prop_map(String::from),
+        ];
+        prop::collection::vec(piece, 0..12).prop_map(|p| p.concat())
+    }
+
+    proptest! {
+        #[test]
+        fn parse_and_render_never_panic(src in template_text(), k8s in any::<bool>()) {
+            let w = workload(k8s);
+            let td = TrustDomain::new("example.org").unwrap();
+            let env = RenderEnv { workload: &w, trust_domain: &td, cluster: Some("c1") };
+            if let Ok(t) = Template::parse(&src) {
+                for rule in [ValueRule::PathSegment, ValueRule::Text] {
+                    let _ = t.render(&env, rule);
+                }
+            }
+        }
+
+        #[test]
+        fn any_text_parses_or_fails(src in any::<String>()) {
+            let _ = Template::parse(&src);
+        }
+    }
+}

@@ -33,3 +33,65 @@ fn mountinfo_lines() {
     assert!(mountinfo_cgroup_roots("1 2 3 / /x rw shared:1\n").is_err(), "no separator");
     assert!(mountinfo_cgroup_roots("1 2 3 / /x rw -\n").is_err(), "no filesystem type");
 }
+
+/// cgroup and mountinfo files are written by the kernel, but under a workload's control in
+/// part (cgroup names, mount points in its namespace): no text makes the locator panic.
+mod properties {
+    use proptest::prelude::*;
+
+    use super::super::super::{extract, legacy};
+    use super::*;
+
+    /// Lines in the shape of `/proc/<pid>/cgroup`, with Kubernetes-looking pieces.
+    fn cgroup_text() -> impl Strategy<Value = String> {
+        let piece = prop_oneof![
+            Just("kubepods".to_owned()),
+            Just("kubepods.slice".to_owned()),
+            "kubepods-(besteffort|burstable)-pod[0-9a-f_-]{0,40}\\.slice",
+            "pod[0-9a-f-]{0,40}",
+            "(cri-containerd|docker|crio)-[0-9a-f]{60,68}(\\.scope)?",
+            "[0-9a-f]{64}",
+            "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
+            "[a-zé:._-]{0,10}",
+        ];
+        let path = prop::collection::vec(piece, 0..6).prop_map(|p| format!("/{}", p.join("/")));
+        let line = (0..13_u8, "[a-z,=]{0,12}", path).prop_map(|(h, c, p)| format!("{h}:{c}:{p}"));
+        prop::collection::vec(line, 0..6).prop_map(|l| l.join("\n"))
+    }
+
+    fn check(paths: &[String]) {
+        if let Ok(location) = extract::combine(paths)
+            && let Some(id) = location.container_id
+        {
+            assert_eq!(id.as_str().len(), 64, "{id:?}");
+        }
+        let _ = legacy::locate(paths);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+
+        #[test]
+        fn cgroup_files_never_panic(text in cgroup_text()) {
+            if let Ok(paths) = cgroup_paths(&text) {
+                check(&paths);
+            }
+        }
+
+        #[test]
+        fn any_cgroup_text_never_panics(text in any::<String>()) {
+            if let Ok(paths) = cgroup_paths(&text) {
+                check(&paths);
+            }
+        }
+
+        #[test]
+        fn any_mountinfo_text_never_panics(text in any::<String>(), fields in prop::collection::vec("[^ \n]{0,12}", 0..14)) {
+            let _ = mountinfo_cgroup_roots(&text);
+            let line = fields.join(" ");
+            if let Ok(roots) = mountinfo_cgroup_roots(&line) {
+                check(&roots);
+            }
+        }
+    }
+}
