@@ -19,39 +19,12 @@ use attestor::spire::proto::spire::plugin::agent::workloadattestor::v1::{
 };
 use attestor::spire::proto::spire::service::common::config::v1::{self as cfg, config_client::ConfigClient};
 use attestor::spire::proto::spire::service::private::init::v1::{self as init, init_client::InitClient};
-use common::kubelet::{Behaviour, FakeKubelet, Transport, pod, pod_list};
-use common::plugin::{Plugin, attest, configure};
-use common::{STATUS_1000, fake_proc, guest, sha256};
+use common::kubelet::{Behaviour, FakeKubelet, Transport, pod_list};
+use common::plugin::{Plugin, attest, configure, fake_node, plugin_data};
+use common::{guest, sha256};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::Code;
 use tonic::transport::Channel;
-
-fn cid(n: usize) -> String {
-    format!("{n:064x}")
-}
-
-fn uid(n: usize) -> String {
-    format!("{n:08x}-1b1a-4b1e-9c1e-1234567890ab")
-}
-
-/// A fake node: `n` processes in `n` pods under `root`.
-fn fake_node(root: &Path, n: usize) -> Vec<serde_json::Value> {
-    (0..n)
-        .map(|i| {
-            let cgroup = format!("0::/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod{}.slice/cri-containerd-{}.scope\n", uid(i).replace('-', "_"), cid(i));
-            fake_proc(root, 10_000 + i as u32, 77, Some(STATUS_1000), None, Some(&cgroup));
-            pod(&uid(i), "team", &format!("app-{i}"), "app", &cid(i))
-        })
-        .collect()
-}
-
-/// plugin_data as SPIRE's HCL v1 printer re-prints it (quoted keys), pointing at `kubelet`.
-fn plugin_data(kubelet: u16, proc_root: &Path, extra: &str) -> String {
-    format!(
-        "\"kubelet_read_only_port\" = {kubelet}\n\"max_poll_attempts\" = 2\n\"poll_retry_interval\" = \"20ms\"\n\"proc_root\" = \"{}\"\n\"unix\" {{\n  \"discover_workload_path\" = false\n  \"passwd_file\" = \"/dev/null\"\n  \"group_file\" = \"/dev/null\"\n}}\n{extra}",
-        proc_root.display()
-    )
-}
 
 #[test]
 fn without_the_cookie_it_tells_a_human_and_exits_1() {

@@ -77,6 +77,8 @@ pub struct Behaviour {
     pub delay: Duration,
     /// Bodies to serve before `body`, one per request (to make a container appear late).
     pub first: Vec<Vec<u8>>,
+    /// Close each connection as soon as its request is read, answering nothing.
+    pub hang_up: bool,
 }
 
 impl Default for Behaviour {
@@ -87,6 +89,7 @@ impl Default for Behaviour {
             token: None,
             delay: Duration::ZERO,
             first: Vec::new(),
+            hang_up: false,
         }
     }
 }
@@ -100,6 +103,7 @@ pub struct FakeKubelet {
     /// The request line of each request (`GET /pods HTTP/1.1`).
     pub lines: Arc<Mutex<Vec<String>>>,
     pub behaviour: Arc<Mutex<Behaviour>>,
+    acceptor: Arc<Mutex<Option<tokio_rustls::TlsAcceptor>>>,
 }
 
 impl FakeKubelet {
@@ -137,11 +141,13 @@ impl FakeKubelet {
                 Some(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
             }
         };
-        let (r, a, b, l) = (requests.clone(), auth.clone(), behaviour.clone(), lines.clone());
+        let acceptor = Arc::new(Mutex::new(acceptor));
+        let (r, a, b, l, acc) = (requests.clone(), auth.clone(), behaviour.clone(), lines.clone(), acceptor.clone());
         tokio::spawn(async move {
             loop {
                 let Ok((tcp, _)) = listener.accept().await else { return };
-                let (r, a, b, l, acceptor) = (r.clone(), a.clone(), b.clone(), l.clone(), acceptor.clone());
+                let acceptor = acc.lock().unwrap().clone();
+                let (r, a, b, l) = (r.clone(), a.clone(), b.clone(), l.clone());
                 tokio::spawn(async move {
                     match acceptor {
                         None => serve(tcp, r, a, b, l).await,
@@ -154,7 +160,22 @@ impl FakeKubelet {
                 });
             }
         });
-        Self { addr, requests, auth, lines, behaviour }
+        Self { addr, requests, auth, lines, behaviour, acceptor }
+    }
+
+    /// Serve a new certificate from now on (a rotated kubelet serving certificate).
+    pub fn set_certificate(&self, server: Issued) {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let chain: Vec<CertificateDer<'static>> =
+            CertificateDer::pem_slice_iter(server.cert_pem.as_bytes()).collect::<Result<_, _>>().unwrap();
+        let key = PrivateKeyDer::from_pem_slice(server.key_pem.as_bytes()).unwrap();
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(chain, key)
+            .unwrap();
+        *self.acceptor.lock().unwrap() = Some(tokio_rustls::TlsAcceptor::from(Arc::new(config)));
     }
 
     pub fn port(&self) -> u16 {
@@ -198,6 +219,9 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
         requests.fetch_add(1, Ordering::SeqCst);
         lines.lock().unwrap().push(text.lines().next().unwrap_or_default().to_owned());
         auth.lock().unwrap().push(authorization.clone());
+        if behaviour.lock().unwrap().hang_up {
+            return;
+        }
         let (status, body, delay) = {
             let mut b = behaviour.lock().unwrap();
             let denied = b.token.as_ref().is_some_and(|t| authorization.as_deref() != Some(&format!("Bearer {t}")));

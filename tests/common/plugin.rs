@@ -162,3 +162,32 @@ pub async fn attest(ch: &Channel, pid: i32) -> Result<Vec<String>, tonic::Status
         .await
         .map(|r| r.into_inner().selector_values)
 }
+
+/// The container id of fake pod `n`.
+pub fn cid(n: usize) -> String {
+    format!("{n:064x}")
+}
+
+/// The pod UID of fake pod `n`.
+pub fn uid(n: usize) -> String {
+    format!("{n:08x}-1b1a-4b1e-9c1e-1234567890ab")
+}
+
+/// A fake node: `n` processes in `n` pods under `root`.
+pub fn fake_node(root: &Path, n: usize) -> Vec<serde_json::Value> {
+    (0..n)
+        .map(|i| {
+            let cgroup = format!("0::/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod{}.slice/cri-containerd-{}.scope\n", uid(i).replace('-', "_"), cid(i));
+            super::fake_proc(root, 10_000 + i as u32, 77, Some(super::STATUS_1000), None, Some(&cgroup));
+            super::kubelet::pod(&uid(i), "team", &format!("app-{i}"), "app", &cid(i))
+        })
+        .collect()
+}
+
+/// plugin_data as SPIRE's HCL v1 printer re-prints it (quoted keys), pointing at `kubelet`.
+pub fn plugin_data(kubelet: u16, proc_root: &Path, extra: &str) -> String {
+    format!(
+        "\"kubelet_read_only_port\" = {kubelet}\n\"max_poll_attempts\" = 2\n\"poll_retry_interval\" = \"20ms\"\n\"proc_root\" = \"{}\"\n\"unix\" {{\n  \"discover_workload_path\" = false\n  \"passwd_file\" = \"/dev/null\"\n  \"group_file\" = \"/dev/null\"\n}}\n{extra}",
+        proc_root.display()
+    )
+}
