@@ -29,6 +29,9 @@ const PODS: usize = 10;
 
 type Answer = Result<BTreeSet<String>, tonic::Status>;
 
+/// A change to the kubelet's behaviour.
+type Fault = Box<dyn Fn(&mut Behaviour)>;
+
 /// Attestations of `pids` round-robin on `streams` concurrent streams until stopped.
 struct Load {
     stop: Arc<AtomicBool>,
@@ -162,7 +165,7 @@ async fn a_failing_kubelet_under_load() {
         b.resize(100 << 20, b' ');
         b
     };
-    let faults: [(&str, Box<dyn Fn(&mut Behaviour)>, &str); 4] = [
+    let faults: [(&str, Fault, &str); 4] = [
         ("500", Box::new(|b| b.status = 500), "unexpected status code on pods response: 500"),
         ("garbage", Box::new(|b| b.body = b"<html>proxy error</html>".to_vec()), "unable to parse kubelet response"),
         ("100 MB", Box::new(move |b| b.body = huge.clone()), "kubelet response is larger than 67108864 bytes"),
