@@ -363,3 +363,35 @@ fn reload_swaps_policies_and_refuses_a_module_that_broke_its_pin() {
     assert!(matches!(a.reload(true).unwrap(), Reloaded::Swapped { .. }));
     assert_eq!(id(&a), "spiffe://example.org/v3/1000");
 }
+
+/// Values a hostile component can hand back through the WIT interface: each is refused with an
+/// error that names it, bounded in size and free of control characters, nothing it returned
+/// reaches the workload, and the host keeps working. (The WIT types have no recursion: there is
+/// no nesting deeper than the records themselves to abuse.)
+#[test]
+fn hostile_wit_values_are_refused_with_bounded_errors() {
+    let rt = runtime();
+    let cases: [(&str, u64, &str); 6] = [
+        ("huge-selector", 64, "returned 8388608 bytes of selectors and facts, over the cap of 65536"),
+        ("many-selectors", 64, "returned 1000000 selectors, over the cap of 64"),
+        ("invalid-utf8", 16, "returned a value the component model refuses: invalid utf-8 sequence"),
+        ("huge-fact-key", 16, "returned 1048577 bytes of selectors and facts, over the cap of 65536"),
+        ("huge-error", 64, "failed (internal): eeee"),
+        ("control-error", 16, "failed (internal): line one\\nline two\\r\\n\\u{1b}[31mred"),
+    ];
+    for (mode, memory_mib, want) in cases {
+        let mut s = spec("abuse", "hostile-wit-abuse", mode);
+        // A generous budget: the module gets to build and return its values.
+        s.limits.memory_bytes = memory_mib << 20;
+        s.limits.fuel = 2_000_000_000;
+        s.limits.timeout = Duration::from_secs(10);
+        let sandbox = Sandbox::load(rt.clone(), vec![s]).expect("loads");
+        let mut w = workload();
+        let err = sandbox.enrich(&mut w).expect_err("refused").to_string();
+        assert!(err.to_lowercase().contains(&want.to_lowercase()), "{mode}: {err}");
+        assert!(err.len() < 1024, "{mode}: an error of {} bytes", err.len());
+        assert!(!err.chars().any(char::is_control), "{mode}: control characters in {err:?}");
+        assert_eq!(w, workload(), "{mode}: nothing reached the workload");
+    }
+    assert_host_still_works(&rt);
+}

@@ -15,6 +15,7 @@ mod error;
 mod host;
 mod limits;
 mod module;
+mod text;
 mod ticker;
 
 use std::sync::Arc;
@@ -24,6 +25,7 @@ pub use error::{CallError, LoadError};
 pub use host::LogLine;
 pub use limits::Limits;
 pub use module::{CallStats, LoadedModule, ModuleInfo, ModuleOutput, ModuleSpec};
+pub use text::{MAX_GUEST_TEXT, guest_text};
 
 use crate::workload::Workload;
 

@@ -13,6 +13,7 @@ use super::engine::Runtime;
 use super::error::{CallError, LoadError};
 use super::host::{HostState, LogBudgetExceeded, LogLine};
 use super::limits::{Limits, MemoryCapExceeded};
+use super::text::guest_text;
 use super::ticker::TICK;
 use crate::selector::{Selector, SelectorKind};
 use crate::workload::FactKey;
@@ -156,7 +157,11 @@ impl LoadedModule {
             info: placeholder,
         };
         let (info, _) = loaded.call(runtime, |store, m| m.attestor_plugin_module().call_metadata(store))?;
-        loaded.info = ModuleInfo { name: info.name, version: info.version, description: info.description };
+        loaded.info = ModuleInfo {
+            name: guest_text(&info.name),
+            version: guest_text(&info.version),
+            description: guest_text(&info.description),
+        };
         let config = loaded.spec.config.clone();
         let (verdict, _) =
             loaded.call(runtime, |store, m| m.attestor_plugin_module().call_validate_config(store, &config))?;
@@ -231,7 +236,8 @@ impl LoadedModule {
         store.set_fuel(limits.fuel).map_err(|e| self.instantiate_error(&e))?;
         let ticks = (limits.timeout.as_micros() / TICK.as_micros()).max(1) + 1;
         store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX));
-        let outcome = self.pre.instantiate(&mut store).and_then(|instance| f(&mut store, &instance));
+        let instance = self.pre.instantiate(&mut store).map_err(|e| self.classify(&e, store.data(), false))?;
+        let outcome = f(&mut store, &instance);
         let fuel_left = store.get_fuel().unwrap_or(0);
         match outcome {
             Ok(r) => {
@@ -242,7 +248,7 @@ impl LoadedModule {
                 };
                 Ok((r, stats))
             }
-            Err(e) => Err(self.classify(&e, store.data())),
+            Err(e) => Err(self.classify(&e, store.data(), true)),
         }
     }
 
@@ -250,8 +256,10 @@ impl LoadedModule {
         CallError::Instantiate { module: self.name.to_string(), reason: format!("{e:#}") }
     }
 
-    /// Turn an engine error into a cause a human can act on.
-    fn classify(&self, e: &wasmtime::Error, state: &HostState) -> CallError {
+    /// Turn an engine error into a cause a human can act on. `called`: the instance was made
+    /// and the error came from the call, where an error that is not a trap is the canonical ABI
+    /// refusing what the guest returned (a string that is not UTF-8, a list out of bounds).
+    fn classify(&self, e: &wasmtime::Error, state: &HostState, called: bool) -> CallError {
         let module = self.name.to_string();
         let limits = &self.spec.limits;
         if find::<MemoryCapExceeded>(e).is_some() {
@@ -267,11 +275,15 @@ impl LoadedModule {
             Some(trap) => {
                 // A panic message says more than any frame of Rust's panic machinery would.
                 let detail = match state.panic_message() {
-                    Some(msg) => format!("panicked: {msg}"),
+                    Some(msg) => format!("panicked: {}", guest_text(msg)),
                     None => with_frames(trap.to_string(), e),
                 };
                 CallError::Trap { module, detail }
             }
+            None if called => CallError::BadOutput {
+                module,
+                problem: format!("a value the component model refuses: {}", guest_text(&format!("{e:#}"))),
+            },
             None => CallError::Instantiate { module, reason: format!("{e:#}") },
         }
     }
@@ -324,15 +336,17 @@ fn check_value(v: &str, max: usize) -> Result<(), String> {
 }
 
 fn truncate(s: &str) -> String {
-    s.chars().take(40).collect()
+    guest_text(&s.chars().take(40).collect::<String>())
 }
 
+/// The kind of a module's error and its message, made fit for an error of ours.
 fn split_module_error(e: wit::ModuleError) -> (&'static str, String) {
-    match e {
+    let (kind, message) = match e {
         wit::ModuleError::InvalidConfig(m) => ("invalid-config", m),
         wit::ModuleError::InvalidInput(m) => ("invalid-input", m),
         wit::ModuleError::Internal(m) => ("internal", m),
-    }
+    };
+    (kind, guest_text(&message))
 }
 
 /// Append the innermost guest frames (demangled) to a trap message.
