@@ -15,10 +15,11 @@ fn pattern_a(path: &str) -> Option<(String, String)> {
         return None;
     }
     let id_start = b.len() - 64;
-    let id = &path[id_start..];
-    if !id.bytes().all(|c| c.is_ascii_hexdigit()) {
+    // Bytes first: only 64 ASCII hex digits make `id_start` a character boundary to slice at.
+    if !b[id_start..].iter().all(u8::is_ascii_hexdigit) {
         return None;
     }
+    let id = &path[id_start..];
     // Try every `pod` preceded by punctuation; the rest must reach the id through the allowed shape.
     let mut from = 0;
     while let Some(rel) = path[from..].find("pod") {
@@ -78,11 +79,11 @@ fn pattern_b(path: &str) -> Option<String> {
     if b.len() < 69 {
         return None;
     }
-    let id = &path[b.len() - 64..];
-    let ok = id.bytes().all(|c| c.is_ascii_hexdigit())
+    // Bytes first: ASCII at both cut points makes them character boundaries.
+    let ok = b[b.len() - 64..].iter().all(u8::is_ascii_hexdigit)
         && is_punct(b[b.len() - 65])
         && path[..b.len() - 65].ends_with("crio");
-    ok.then(|| id.to_owned())
+    ok.then(|| path[b.len() - 64..].to_owned())
 }
 
 /// Whether the path contains the `pod<uid>` shape of pattern A anywhere.

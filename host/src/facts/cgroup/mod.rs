@@ -69,25 +69,33 @@ pub fn locate(dir: &Path, legacy: bool) -> Result<Location, LocateError> {
         Err(e) if e.kind() == io::ErrorKind::NotFound && !legacy => None,
         Err(e) => return Err(LocateError::Cgroups(format!("open {}: {e}", cgroup_path.display()))),
     };
-    if legacy {
-        let paths = cgroup_paths(text.as_deref().unwrap_or_default())?;
-        return legacy::locate(&paths);
-    }
-    let from_cgroups = match text {
-        Some(t) => extract::combine(&cgroup_paths(&t)?)?,
-        None => Location::default(),
-    };
-    if from_cgroups.container_id.is_some() {
+    let from_cgroups = locate_in_cgroups(text.as_deref(), legacy)?;
+    if legacy || from_cgroups.container_id.is_some() {
         return Ok(from_cgroups);
     }
     let mountinfo_path = dir.join("mountinfo");
     match super::procfs::read_file(&mountinfo_path) {
-        Ok(t) => {
-            let roots = mountinfo_cgroup_roots(&t)
-                .map_err(|problem| LocateError::MountInfo { path: mountinfo_path.display().to_string(), problem })?;
-            extract::combine(&roots)
-        }
+        Ok(t) => locate_in_mountinfo(&t, &mountinfo_path.display().to_string()),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(from_cgroups),
         Err(e) => Err(LocateError::MountInfo { path: mountinfo_path.display().to_string(), problem: e.to_string() }),
     }
+}
+
+/// The location a cgroup file's text names (`None`: no cgroup file), with SPIRE's default
+/// locator or, with `legacy`, its legacy one.
+pub fn locate_in_cgroups(text: Option<&str>, legacy: bool) -> Result<Location, LocateError> {
+    if legacy {
+        return legacy::locate(&cgroup_paths(text.unwrap_or_default())?);
+    }
+    match text {
+        Some(t) => extract::combine(&cgroup_paths(t)?),
+        None => Ok(Location::default()),
+    }
+}
+
+/// The location a mountinfo file's cgroup mounts name; `path` names the file in errors.
+pub fn locate_in_mountinfo(text: &str, path: &str) -> Result<Location, LocateError> {
+    let roots =
+        mountinfo_cgroup_roots(text).map_err(|problem| LocateError::MountInfo { path: path.to_owned(), problem })?;
+    extract::combine(&roots)
 }

@@ -44,3 +44,13 @@ fn legacy_conflicts() {
     let err = locate(&[format!("/kubepods/pod{UID}/{ID}"), format!("/kubepods/pod{other}/{ID}")]).unwrap_err();
     assert_eq!(err.to_string(), format!("multiple pod UIDs found in cgroups ({UID}, {other})"));
 }
+
+/// Found by the cgroup property test: a path whose last 64 bytes start inside a multi-byte
+/// character made the legacy locator slice inside it.
+#[test]
+fn a_path_ending_inside_a_multibyte_character_is_not_a_container() {
+    let path = format!("/kubepods/pod2c6b4f9e-1b1a-4b1e-9c1e-1234567890ab/é{}", "a".repeat(63));
+    assert_eq!(locate(&[path]).unwrap(), Location::default());
+    let crio = format!("/x/crioé{}", "b".repeat(63));
+    assert_eq!(locate(&[crio]).unwrap(), Location::default());
+}
