@@ -2,40 +2,16 @@
 
 use std::collections::HashMap;
 use std::io::Read;
-use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::sync::Mutex;
 
 use sha2::{Digest, Sha256};
 
 use super::GatherError;
-use super::procfs::ProcDir;
+use super::procfs::{FileVersion, ProcDir};
 
 /// Entries kept before the cache is emptied; far above the number of distinct binaries a node runs.
 const MAX_ENTRIES: usize = 4096;
-
-/// Identity of one version of a file. `ctime` changes on every write and cannot be set by users,
-/// so a binary rewritten in place gets a new key.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-struct FileVersion {
-    dev: u64,
-    ino: u64,
-    size: u64,
-    mtime_ns: i128,
-    ctime_ns: i128,
-}
-
-impl FileVersion {
-    fn of(meta: &std::fs::Metadata) -> Self {
-        Self {
-            dev: meta.dev(),
-            ino: meta.ino(),
-            size: meta.len(),
-            mtime_ns: i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec()),
-            ctime_ns: i128::from(meta.ctime()) * 1_000_000_000 + i128::from(meta.ctime_nsec()),
-        }
-    }
-}
 
 /// Hashes executables through `/proc/<pid>/exe`, which opens the very file the process runs even
 /// when it lives in another mount namespace or was deleted, and remembers digests per file version.
@@ -59,27 +35,26 @@ impl ExeHasher {
         let path = dir.path("exe");
         // `stat` follows the magic link to the very file the process runs: a hit costs one
         // system call, no open and close.
-        let meta = std::fs::metadata(&path).map_err(|e| dir.classify(path.clone(), e))?;
-        if limit > 0 && meta.len() > limit {
-            return Err(GatherError::ExeTooLarge { path: display.to_owned(), size: meta.len(), limit });
+        let seen = dir.version("exe").map_err(|e| dir.classify(path.clone(), e))?;
+        if limit > 0 && seen.size > limit {
+            return Err(GatherError::ExeTooLarge { path: display.to_owned(), size: seen.size, limit });
         }
-        if let Some(hit) = self.lock().get(&FileVersion::of(&meta)) {
+        if let Some(hit) = self.lock().get(&seen) {
             return Ok(Some(hit.clone()));
         }
         if !may_read {
             return Ok(None);
         }
-        let file = std::fs::File::open(&path).map_err(|e| dir.classify(path.clone(), e))?;
+        let file = dir.open_file("exe").map_err(|e| dir.classify(path.clone(), e))?;
         // The version of what was opened, which is what gets hashed.
-        let meta = file.metadata().map_err(|e| dir.classify(path.clone(), e))?;
-        if limit > 0 && meta.len() > limit {
-            return Err(GatherError::ExeTooLarge { path: display.to_owned(), size: meta.len(), limit });
+        let version = FileVersion::of_file(&file).map_err(|e| dir.classify(path.clone(), e))?;
+        if limit > 0 && version.size > limit {
+            return Err(GatherError::ExeTooLarge { path: display.to_owned(), size: version.size, limit });
         }
-        let version = FileVersion::of(&meta);
         let mut hasher = Sha256::new();
         // Never read past the size seen at open: a file that grows while hashed would otherwise
         // make the read unbounded.
-        let mut reader = file.take(meta.len());
+        let mut reader = file.take(version.size);
         let mut buf = vec![0u8; 64 * 1024];
         loop {
             let n = reader.read(&mut buf).map_err(|e| dir.classify(path.clone(), e))?;

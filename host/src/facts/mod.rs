@@ -1,10 +1,11 @@
 //! Gather: read what the system knows about a process into a [`Workload`].
 //!
-//! Invariant: gathering only reads. Every source reads the same PID under the same `--proc-root`,
-//! and the process's start time is read first and again after the last source (the kubelet
-//! lookup included), so facts read from two different processes that shared a PID are refused
-//! rather than mixed. Only a recorded proc root (not procfs) may lack `stat`; there the guard
-//! has nothing to compare and is skipped.
+//! Invariant: gathering only reads, and never mixes two processes that shared a PID. On procfs
+//! every source reads through the process's directory, opened once and held: the descriptor pins
+//! the process, so a PID reused meanwhile cannot be read through it, and after the last source
+//! (the kubelet lookup included) one `statx` checks the process is still there. Under a recorded
+//! proc root the start time is read first and again after the last source instead; a recorded
+//! root may lack `stat`, and then the guard has nothing to compare.
 
 pub mod cgroup;
 mod error;
@@ -115,7 +116,7 @@ impl Gatherer {
         }
         workload.selectors.extend(unix_selectors(&workload.unix, &self.unix));
         let location = match &self.kubernetes {
-            Some(k) => k.locate(dir.path("").as_path())?,
+            Some(k) => k.locate(&dir)?,
             None => Location::default(),
         };
         Ok(Some(LocalFacts { workload, dir, start_time, location }))

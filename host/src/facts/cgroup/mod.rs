@@ -11,7 +11,8 @@ mod extract;
 mod legacy;
 
 use std::io;
-use std::path::Path;
+
+use super::procfs::ProcDir;
 
 use crate::workload::{ContainerId, PodUid};
 
@@ -61,23 +62,22 @@ impl LocateError {
     }
 }
 
-/// Locate the process whose proc directory is `dir` (`<proc-root>/<pid>`).
-pub fn locate(dir: &Path, legacy: bool) -> Result<Location, LocateError> {
-    let cgroup_path = dir.join("cgroup");
-    let text = match super::procfs::read_file(&cgroup_path) {
+/// Locate the process in `dir`.
+pub(crate) fn locate(dir: &ProcDir, legacy: bool) -> Result<Location, LocateError> {
+    let text = match dir.read_io("cgroup", true) {
         Ok(t) => Some(t),
         Err(e) if e.kind() == io::ErrorKind::NotFound && !legacy => None,
-        Err(e) => return Err(LocateError::Cgroups(format!("open {}: {e}", cgroup_path.display()))),
+        Err(e) => return Err(LocateError::Cgroups(format!("open {}: {e}", dir.path("cgroup").display()))),
     };
     let from_cgroups = locate_in_cgroups(text.as_deref(), legacy)?;
     if legacy || from_cgroups.container_id.is_some() {
         return Ok(from_cgroups);
     }
-    let mountinfo_path = dir.join("mountinfo");
-    match super::procfs::read_file(&mountinfo_path) {
-        Ok(t) => locate_in_mountinfo(&t, &mountinfo_path.display().to_string()),
+    let mountinfo_path = dir.path("mountinfo").display().to_string();
+    match dir.read_io("mountinfo", false) {
+        Ok(t) => locate_in_mountinfo(&t, &mountinfo_path),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(from_cgroups),
-        Err(e) => Err(LocateError::MountInfo { path: mountinfo_path.display().to_string(), problem: e.to_string() }),
+        Err(e) => Err(LocateError::MountInfo { path: mountinfo_path, problem: e.to_string() }),
     }
 }
 

@@ -15,7 +15,6 @@ mod selectors;
 mod settings;
 mod tls;
 
-use std::path::Path;
 use std::sync::Arc;
 
 pub use error::{ClientConfigError, Code, K8sError, KubeletError};
@@ -26,6 +25,7 @@ pub use settings::{
 };
 
 use super::cgroup::{self, Location};
+use super::procfs::ProcDir;
 use crate::selector::Selector;
 use crate::workload::KubernetesFacts;
 use client::KubeletClient;
@@ -91,15 +91,15 @@ impl KubernetesSource {
         self.fetcher.as_ref().map_or(0, |f| f.requests())
     }
 
-    /// Where the process in `dir` (`<proc-root>/<pid>`) runs. Blocking (reads procfs).
-    pub fn locate(&self, dir: &Path) -> Result<Location, K8sError> {
+    /// Where the process in `dir` runs. Blocking (reads procfs).
+    pub(crate) fn locate(&self, dir: &ProcDir) -> Result<Location, K8sError> {
         if self.fetcher.is_none() {
             // SPIRE refuses before looking at the cgroups, so even host processes fail.
             return Err(K8sError::KubeletDisabled);
         }
         let location = cgroup::locate(dir, self.settings.legacy_locator)?;
         if self.settings.verbose_locator_logs {
-            tracing::info!(dir = %dir.display(), pod_uid = ?location.pod_uid, container_id = ?location.container_id, "container locator");
+            tracing::info!(dir = %dir.path("").display(), pod_uid = ?location.pod_uid, container_id = ?location.container_id, "container locator");
         }
         Ok(location)
     }

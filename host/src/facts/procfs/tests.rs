@@ -45,7 +45,7 @@ fn a_recorded_proc_root_may_lack_stat_but_the_live_one_may_not() {
     let tmp = tempfile::tempdir().unwrap();
     std::fs::create_dir(tmp.path().join("9")).unwrap();
     let p = ProcDir::open(tmp.path(), Pid(9), false).unwrap();
-    assert!(!p.live);
+    assert!(p.fd.is_none());
     assert_eq!(p.start_time().unwrap(), None);
     assert_eq!(
         p.read("status").unwrap_err().to_string(),
@@ -59,8 +59,12 @@ fn a_recorded_proc_root_may_lack_stat_but_the_live_one_may_not() {
     assert_eq!(p.start_time().unwrap_err().to_string(), "process 9 exited while its facts were being read");
 
     let me = ProcDir::open(Path::new("/proc"), Pid(std::process::id()), true).unwrap();
-    assert!(me.live, "/proc is procfs");
+    assert!(me.fd.is_some(), "/proc is procfs");
     assert!(me.start_time().unwrap().is_some());
+}
+
+fn read_file(path: &Path) -> std::io::Result<String> {
+    read_from(std::fs::File::open(path)?, false)
 }
 
 #[test]
@@ -94,4 +98,34 @@ mod properties {
             prop_assert_eq!(parse_start_time(&stat), Some(start));
         }
     }
+}
+
+/// A live process's files are read through its pinned directory, in one read each; a PID
+/// that does not exist is "no such process"; a process that exits is "vanished" at the check.
+#[test]
+fn a_live_process_is_read_through_its_pinned_directory() {
+    let mut child = std::process::Command::new("sleep").arg("30").spawn().unwrap();
+    let dir = ProcDir::open(Path::new("/proc"), Pid(child.id()), true).unwrap();
+    let start = dir.start_time().unwrap().expect("procfs has stat");
+    assert!(dir.read("status").unwrap().contains("\nUid:\t"));
+    assert!(dir.read_io("mountinfo", false).unwrap().lines().count() >= 1);
+    assert!(dir.version("exe").unwrap().size > 0);
+    assert!(dir.read_link("exe").unwrap().is_some());
+    assert!(dir.confirm_start_time(Some(start)).is_ok());
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(matches!(dir.confirm_start_time(Some(start)), Err(GatherError::Vanished { .. })));
+    assert!(matches!(dir.read("status"), Err(GatherError::Vanished { .. })), "reads of the exited process fail");
+    let err = ProcDir::open(Path::new("/proc"), Pid(u32::MAX - 1), true).unwrap_err();
+    assert!(matches!(err, GatherError::NoSuchProcess { .. }), "{err}");
+}
+
+/// A file longer than one read (mountinfo on a busy host) is read whole even when a read stops
+/// short at a record boundary.
+#[test]
+fn multi_record_files_are_read_to_the_end() {
+    let me = ProcDir::open(Path::new("/proc"), Pid(std::process::id()), true).unwrap();
+    let via_dir = me.read_io("mountinfo", false).unwrap();
+    let direct = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert_eq!(via_dir.lines().count(), direct.lines().count());
 }
