@@ -395,3 +395,25 @@ fn the_allocator_commits_memory_on_demand() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("option 'arena_eager_commit': 0"), "mimalloc options: {err}");
 }
+
+/// `unix.workload_size_limit`: a binary larger than the limit fails the attestation naming
+/// both sizes; `-1` never hashes (no `unix:sha256`); `0` hashes any size.
+#[test]
+fn workload_size_limit_bounds_hashing() {
+    let child = Sleeper::start();
+    let pid = child.pid().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let config = |limit: i64| {
+        let path = dir.path().join(format!("limit{limit}.hcl"));
+        std::fs::write(&path, format!("k8s_source = \"disabled\"\nunix {{\n  workload_size_limit = {limit}\n}}\n"))
+            .unwrap();
+        path.display().to_string()
+    };
+    let err = fails(&["attest", "--pid", &pid, "--config", &config(1)]);
+    assert!(err.contains("bytes, over unix.workload_size_limit (1 bytes)") && err.contains("sleep"), "{err}");
+    let none = selectors(&json(&attestor(&["attest", "--pid", &pid, "--output", "json", "--config", &config(-1)])));
+    assert!(!none.iter().any(|s| s.starts_with("unix:sha256:")), "{none:?}");
+    assert!(none.iter().any(|s| s.starts_with("unix:path:")), "{none:?}");
+    let any = selectors(&json(&attestor(&["attest", "--pid", &pid, "--output", "json", "--config", &config(0)])));
+    assert!(any.iter().any(|s| s.starts_with("unix:sha256:")), "{any:?}");
+}

@@ -279,3 +279,29 @@ async fn random_and_truncated_messages_on_every_method() {
     let logs = plugin.check_logs();
     assert!(logs.iter().all(|l| l.get("panic").is_none()), "no handler panicked: {logs:?}");
 }
+
+/// `verbose_container_locator_logs` logs where each process was located, as SPIRE does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verbose_container_locator_logs_says_where_each_process_is() {
+    use common::kubelet::{Behaviour, FakeKubelet, Transport, pod_list};
+    use common::plugin::{fake_node, plugin_data};
+    let sockets = tempfile::tempdir().unwrap();
+    let node = tempfile::tempdir().unwrap();
+    let pods = fake_node(node.path(), 1);
+    let kubelet =
+        FakeKubelet::start(Transport::Plain, Behaviour { body: pod_list(&pods), ..Behaviour::default() }).await;
+    let mut plugin =
+        Plugin::start_logging("workload-attestor", "WorkloadAttestor", sockets.path(), "warn,attestor=info");
+    let ch = plugin.channel().await;
+    let quiet = plugin_data(kubelet.port(), node.path(), "");
+    configure(&ch, &quiet).await.unwrap();
+    attest(&ch, 10_000).await.unwrap();
+    let verbose = plugin_data(kubelet.port(), node.path(), "\"verbose_container_locator_logs\" = true\n");
+    configure(&ch, &verbose).await.unwrap();
+    attest(&ch, 10_000).await.unwrap();
+    shutdown(&mut plugin, ch).await;
+    let logs = plugin.check_logs();
+    let located: Vec<_> = logs.iter().filter(|l| l["@message"] == "container locator").collect();
+    assert_eq!(located.len(), 1, "only with the key set: {logs:?}");
+    assert!(located[0]["container_id"].as_str().unwrap().contains(&common::plugin::cid(0)), "{}", located[0]);
+}

@@ -2,6 +2,7 @@
 //! full test suite and the benchmarks. Each command does its own set-up.
 
 mod component;
+mod fuzz;
 mod toolchain;
 
 use std::path::{Path, PathBuf};
@@ -15,7 +16,10 @@ commands:
   guests   build every guest module into <target>/guests/*.wasm (components)
   demo     attest a real local process with two Wasm modules and Cedar deciding its SPIFFE ID
   test     everything CI runs: guests, fmt, clippy, all tests
-  bench    build guests and print the benchmark figures
+  bench    build guests and print the benchmark figures (`bench soak`: ten minutes under load)
+  fuzz [TARGET…] [--seconds N]
+           build the libFuzzer targets in fuzz/ (coverage-instrumented) and run each for N
+           seconds (60), seeded from the project's own examples
   componentize CORE.wasm OUT.wasm
            turn a core module built with wit-bindgen into a component
 ";
@@ -27,6 +31,7 @@ fn main() -> ExitCode {
         Some("demo") => demo(),
         Some("test") => test(),
         Some("bench") => bench(&args[1..]),
+        Some("fuzz") => fuzz::run(&args[1..]),
         Some("componentize") => match (args.get(1), args.get(2)) {
             (Some(core), Some(out)) => component::componentize(Path::new(core), Path::new(out)),
             _ => Err(anyhow::anyhow!("usage: cargo xtask componentize CORE.wasm OUT.wasm")),

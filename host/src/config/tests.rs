@@ -80,6 +80,9 @@ fn full_config() {
               fuel = 1000
               memory_mib = 8
               timeout = "20ms"
+              max_selectors = 7
+              max_facts = 8
+              max_log_lines = 9
               optional = true
             }}
             policy {{
@@ -99,6 +102,7 @@ fn full_config() {
     assert_eq!(m.limits.fuel, 1000);
     assert_eq!(m.limits.memory_bytes, 8 << 20);
     assert_eq!(m.limits.timeout, Duration::from_millis(20));
+    assert_eq!((m.limits.max_selectors, m.limits.max_facts, m.limits.max_log_lines), (7, 8, 9));
     assert!(m.optional);
     assert_eq!(c.policy.dir.as_deref(), Some(Path::new("/etc/attestor/policies")));
     assert_eq!(c.policy.cluster.as_deref(), Some("c1"));
