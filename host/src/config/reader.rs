@@ -45,9 +45,8 @@ impl Table {
                     if !attrs.insert(key.clone()) {
                         return Err(ConfigError::invalid(join(&prefix, &key), "set more than once"));
                     }
-                    let value = attr.expr.evaluate(&hcl::eval::Context::new()).map_err(|e| {
-                        ConfigError::invalid(join(&prefix, &key), format!("must be a literal value: {e}"))
-                    })?;
+                    let value =
+                        literal(attr.expr).map_err(|problem| ConfigError::invalid(join(&prefix, &key), problem))?;
                     entries.push((key, Vec::new(), Entry::Value(value)));
                 }
                 Structure::Block(block) => {
@@ -292,6 +291,75 @@ impl Table {
             }
         }
     }
+}
+
+/// The value of a literal expression. A configuration is data: arithmetic, conditionals,
+/// functions, variables and template interpolation are refused rather than evaluated (HCL's
+/// evaluator multiplies `u64`s unchecked, which the fuzzer turned into a panic from a
+/// `Configure` body; SPIRE's HCL v1 has no expressions at all). A negative number (`-1`, which
+/// HCL2 parses as negation) and heredocs without interpolation are literals.
+fn literal(expr: hcl::Expression) -> Result<Value, String> {
+    use hcl::expr::{Operation, UnaryOperator};
+    use hcl::{Expression as E, ObjectKey};
+    Ok(match expr {
+        E::Null => Value::Null,
+        E::Bool(b) => Value::Bool(b),
+        E::Number(n) => Value::Number(n),
+        E::String(s) => Value::String(s),
+        E::Parenthesis(e) => literal(*e)?,
+        E::Array(items) => Value::Array(items.into_iter().map(literal).collect::<Result<_, _>>()?),
+        E::Object(object) => {
+            let mut map = hcl::Map::new();
+            for (k, v) in object {
+                let key = match k {
+                    ObjectKey::Identifier(id) => id.to_string(),
+                    ObjectKey::Expression(e) => match literal(e)? {
+                        Value::String(s) => s,
+                        other => return Err(format!("an object key must be a string, got {}", kind(&other))),
+                    },
+                    _ => return Err("an object key must be a string".into()),
+                };
+                map.insert(key, literal(v)?);
+            }
+            Value::Object(map)
+        }
+        E::Operation(op) => match *op {
+            Operation::Unary(u) if u.operator == UnaryOperator::Neg => match literal(u.expr)? {
+                Value::Number(n) => Value::Number(negate(&n)?),
+                other => return Err(format!("only a number can be negated, got {}", kind(&other))),
+            },
+            _ => return Err("must be a literal value, not an operation".into()),
+        },
+        E::TemplateExpr(t) => {
+            let template = hcl::Template::from_expr(&t).map_err(|e| format!("invalid string: {e}"))?;
+            if !template.elements().iter().all(|e| matches!(e, hcl::template::Element::Literal(_))) {
+                return Err(
+                    "must be a literal string: interpolation (`${…}`) and directives (`%{…}`) are not allowed".into()
+                );
+            }
+            // Literal text only: evaluating it just joins and, for `<<-`, unindents it.
+            t.evaluate(&hcl::eval::Context::new()).map_err(|e| format!("invalid string: {e}"))?
+        }
+        E::Variable(_) | E::Traversal(_) => return Err("must be a literal value, not a variable".into()),
+        E::FuncCall(_) => return Err("must be a literal value, not a function call".into()),
+        E::Conditional(_) | E::ForExpr(_) => return Err("must be a literal value, not an expression".into()),
+        _ => return Err("must be a literal value".into()),
+    })
+}
+
+/// `-n`, within the range of the number's kind.
+fn negate(n: &hcl::Number) -> Result<hcl::Number, String> {
+    if let Some(i) = n.as_i64() {
+        return i.checked_neg().map(hcl::Number::from).ok_or_else(|| format!("-{n} is out of range"));
+    }
+    if let Some(u) = n.as_u64() {
+        return u64::try_from(i64::MIN.unsigned_abs())
+            .ok()
+            .filter(|min| u == *min)
+            .map(|_| hcl::Number::from(i64::MIN))
+            .ok_or_else(|| format!("-{n} is out of range"));
+    }
+    n.as_f64().and_then(|f| hcl::Number::from_f64(-f)).ok_or_else(|| format!("-{n} is not a number"))
 }
 
 fn join(prefix: &str, key: &str) -> String {
