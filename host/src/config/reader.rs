@@ -353,10 +353,8 @@ fn negate(n: &hcl::Number) -> Result<hcl::Number, String> {
         return i.checked_neg().map(hcl::Number::from).ok_or_else(|| format!("-{n} is out of range"));
     }
     if let Some(u) = n.as_u64() {
-        return u64::try_from(i64::MIN.unsigned_abs())
-            .ok()
-            .filter(|min| u == *min)
-            .map(|_| hcl::Number::from(i64::MIN))
+        return (u == i64::MIN.unsigned_abs())
+            .then(|| hcl::Number::from(i64::MIN))
             .ok_or_else(|| format!("-{n} is out of range"));
     }
     n.as_f64().and_then(|f| hcl::Number::from_f64(-f)).ok_or_else(|| format!("-{n} is not a number"))
