@@ -417,3 +417,24 @@ fn workload_size_limit_bounds_hashing() {
     let any = selectors(&json(&attestor(&["attest", "--pid", &pid, "--output", "json", "--config", &config(0)])));
     assert!(any.iter().any(|s| s.starts_with("unix:sha256:")), "{any:?}");
 }
+
+/// A panic (a bug; injected here with a debug-build switch) is one line on stderr like any other
+/// error, with where it happened, and a failing exit status.
+#[test]
+fn a_panic_is_one_line_on_stderr() {
+    let out = Command::new(env!("CARGO_BIN_EXE_attestor"))
+        .args(["attest", "--pid", "1"])
+        .env("ATTESTOR_TEST_PANIC", "cli-attest")
+        .env_remove("RUST_BACKTRACE")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with(
+            "attestor: error: internal error (a bug: please report it): ATTESTOR_TEST_PANIC=cli-attest at "
+        ),
+        "{err}"
+    );
+}

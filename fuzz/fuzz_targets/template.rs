@@ -1,15 +1,29 @@
-//! Identity templates, through the policy loader that parses and checks them.
+//! Identity templates (`@spiffe_id`, `@dns`, `@hint`): parsed, and rendered for a workload.
 #![no_main]
 
 use attestor::TrustDomain;
-use attestor::policy::{PolicyFile, PolicySettings, Policies};
+use attestor::policy::{RenderEnv, Template, ValueRule};
+use attestor::workload::{Gid, Pid, Uid, UnixFacts, Workload};
 
-libfuzzer_sys::fuzz_target!(|template: &str| {
-    let escaped: String = template.chars().flat_map(char::escape_default).collect();
-    let text = format!(
-        "@id(\"t\")\n@spiffe_id(\"{escaped}\")\n@dns(\"{escaped}\")\npermit (principal, action == Attest::Action::\"propose\", resource);\n"
-    );
+libfuzzer_sys::fuzz_target!(|source: &str| {
+    let Ok(template) = Template::parse(source) else { return };
+    let workload = Workload::new(UnixFacts {
+        pid: Pid(1),
+        start_time: Some(1),
+        uid: Uid(1000),
+        euid: Uid(1000),
+        gid: Gid(1000),
+        egid: Gid(1000),
+        supplementary_gids: Vec::new(),
+        user: Some("alice".into()),
+        group: None,
+        supplementary_group_names: Default::default(),
+        exe_path: None,
+        exe_sha256: None,
+    });
     let td = TrustDomain::new("example.org").expect("trust domain");
-    let files = [PolicyFile { name: "fuzz.cedar".into(), text }];
-    let _ = Policies::from_files(&files, &PolicySettings::default(), &td);
+    let env = RenderEnv { workload: &workload, trust_domain: &td, cluster: Some("c") };
+    for rule in [ValueRule::PathSegment, ValueRule::Text] {
+        let _ = template.render(&env, rule);
+    }
 });

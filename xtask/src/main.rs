@@ -233,6 +233,7 @@ fn test() -> Result<()> {
     let guests = guests()?;
     run(cargo().args(["fmt", "--all", "--", "--check"]))?;
     run(cargo().args(["fmt", "--manifest-path", "guests/Cargo.toml", "--all", "--", "--check"]))?;
+    run(cargo().args(["fmt", "--manifest-path", "fuzz/Cargo.toml", "--all", "--", "--check"]))?;
     run(cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
     // Guests are linted natively (nothing is linked, so the host target is fine for clippy).
     run(cargo()

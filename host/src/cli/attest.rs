@@ -33,6 +33,7 @@ pub struct AttestArgs {
 }
 
 pub(super) fn run(args: AttestArgs) -> anyhow::Result<ExitCode> {
+    crate::spire::test_panic("cli-attest");
     let config = load_config(&args.config)?;
     let wasm = Arc::new(Runtime::new(config.sandbox.clone())?);
     let tokio = super::tokio_runtime()?;

@@ -65,6 +65,7 @@ pub fn main() -> ExitCode {
         return crate::spire::run(role);
     }
     init_logging();
+    install_panic_hook();
     let result = match cli.command {
         Command::Plugin { .. } => Ok(ExitCode::FAILURE),
         Command::Attest(args) => attest::run(args),
@@ -92,6 +93,20 @@ fn one_line(e: &anyhow::Error) -> String {
         }
     }
     msg.replace('\n', "; ")
+}
+
+/// A panic (a bug: no input should reach one) is one line on stderr, like every other error,
+/// with where it happened; `RUST_BACKTRACE=1` adds the backtrace.
+fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        let what = crate::spire::panic_text(info.payload());
+        let at = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
+        eprintln!("attestor: error: internal error (a bug: please report it): {what}{at}");
+        let backtrace = std::backtrace::Backtrace::capture();
+        if backtrace.status() == std::backtrace::BacktraceStatus::Captured {
+            eprintln!("{backtrace}");
+        }
+    }));
 }
 
 /// Logs go to stderr (stdout carries only results); `ATTESTOR_LOG` sets the filter.

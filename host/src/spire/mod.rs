@@ -17,6 +17,7 @@ mod serve;
 mod status;
 mod workload_attestor;
 
+pub use guard::{payload_text as panic_text, test_panic};
 pub use hcl_v1::normalize as normalize_hcl_v1;
 pub use serve::run;
 pub use workload_attestor::selector_values;
