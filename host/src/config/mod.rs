@@ -8,6 +8,7 @@ mod duration;
 mod error;
 mod kubernetes;
 mod reader;
+pub mod syntax;
 
 use std::path::{Path, PathBuf};
 

@@ -31,6 +31,7 @@ enum Entry {
 impl Table {
     /// Parse HCL text.
     pub(crate) fn parse(text: &str) -> Result<Self, ConfigError> {
+        super::syntax::check(text)?;
         let body = hcl::parse(text).map_err(|e| ConfigError::Syntax(e.to_string()))?;
         Self::from_body(String::new(), body)
     }

@@ -48,26 +48,23 @@ impl<R: Configurable> cfg::config_server::Config for ConfigService<R> {
     ) -> Result<Response<cfg::ConfigureResponse>, Status> {
         super::guard::test_panic("configure");
         let req = request.into_inner();
-        let (config, proc_root) = super::workload_attestor::build_config(
-            core_trust_domain(req.core_configuration.as_ref()),
-            &req.hcl_configuration,
-        )
-        .map_err(|e| Status::invalid_argument(e.to_string()))?;
         let role = Arc::clone(&self.role);
-        // Loading compiles Wasm modules and policies: keep it off the executor threads.
-        let result = tokio::task::spawn_blocking(move || role.apply(Configured { config, proc_root }))
-            .await
-            .map_err(|e| Status::internal(format!("configure task failed: {e}")))?;
-        match result {
-            Ok(()) => {
-                tracing::info!("configured");
-                Ok(Response::new(cfg::ConfigureResponse {}))
-            }
-            Err(e) => {
+        // Parsing reads text from the host, and loading compiles Wasm modules and policies:
+        // neither runs on an executor thread.
+        let result = tokio::task::spawn_blocking(move || {
+            let td = core_trust_domain(req.core_configuration.as_ref());
+            let (config, proc_root) = super::workload_attestor::build_config(td, &req.hcl_configuration)
+                .map_err(|e| Status::invalid_argument(e.to_string()))?;
+            role.apply(Configured { config, proc_root }).map_err(|e| {
                 tracing::error!(error = %e, "configuration refused; the previous configuration (if any) keeps serving");
-                Err(super::status::setup(&e))
-            }
-        }
+                super::status::setup(&e)
+            })
+        })
+        .await
+        .map_err(|e| Status::internal(format!("configure task failed: {e}")))?;
+        result?;
+        tracing::info!("configured");
+        Ok(Response::new(cfg::ConfigureResponse {}))
     }
 
     async fn validate(
@@ -75,13 +72,15 @@ impl<R: Configurable> cfg::config_server::Config for ConfigService<R> {
         request: Request<cfg::ValidateRequest>,
     ) -> Result<Response<cfg::ValidateResponse>, Status> {
         let req = request.into_inner();
-        let response = match super::workload_attestor::build_config(
-            core_trust_domain(req.core_configuration.as_ref()),
-            &req.hcl_configuration,
-        ) {
-            Ok(_) => cfg::ValidateResponse { valid: true, notes: Vec::new() },
-            Err(e) => cfg::ValidateResponse { valid: false, notes: e.notes() },
-        };
+        let response = tokio::task::spawn_blocking(move || {
+            let td = core_trust_domain(req.core_configuration.as_ref());
+            match super::workload_attestor::build_config(td, &req.hcl_configuration) {
+                Ok(_) => cfg::ValidateResponse { valid: true, notes: Vec::new() },
+                Err(e) => cfg::ValidateResponse { valid: false, notes: e.notes() },
+            }
+        })
+        .await
+        .map_err(|e| Status::internal(format!("validate task failed: {e}")))?;
         Ok(Response::new(response))
     }
 }
