@@ -568,10 +568,9 @@ async fn pid_reuse_during_the_kubelet_lookup_fails_the_attestation() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn namespace_labels_from_the_api_server() {
-    let ca = Ca::new("apiserver-ca");
-    let d = Dir::new();
+/// An API server answering for namespace `payments` (labels `env=prod` and the metadata name),
+/// a kubelet listing one pod, and the configuration that uses both.
+async fn namespace_setup(ca: &Ca, d: &Dir) -> (FakeKubelet, FakeKubelet, String) {
     let ca_path = d.write("api-ca.pem", &ca.pem());
     let token = d.write("api-token", "api-tok");
     let ns = serde_json::json!({
@@ -591,6 +590,14 @@ async fn namespace_labels_from_the_api_server() {
         ca_path.display(),
         token.display()
     );
+    (api, k, cfg)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn namespace_labels_from_the_api_server() {
+    let ca = Ca::new("apiserver-ca");
+    let d = Dir::new();
+    let (api, _kubelet, cfg) = namespace_setup(&ca, &d).await;
     let s = source(&cfg, d.path()).unwrap();
     let (facts, sels) = s.facts(&here(Some(UID), CID)).await.unwrap().unwrap();
     let sels: Vec<String> = sels.iter().map(ToString::to_string).collect();
@@ -623,29 +630,8 @@ async fn namespace_labels_from_the_api_server() {
 fn namespace_labels_can_be_set_up_outside_a_runtime() {
     let ca = Ca::new("apiserver-ca");
     let d = Dir::new();
-    let ca_path = d.write("api-ca.pem", &ca.pem());
-    let token = d.write("api-token", "api-tok");
-    let ns = serde_json::json!({
-        "apiVersion": "meta.k8s.io/v1", "kind": "PartialObjectMetadata",
-        "metadata": {"name": "payments", "labels": {"env": "prod"}}
-    });
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
-    let (api, k) = rt.block_on(async {
-        let api = FakeKubelet::start(
-            Transport::Tls { server: ca.issue(&["localhost"], "localhost", None), client_ca: None },
-            Behaviour { body: serde_json::to_vec(&ns).unwrap(), token: Some("api-tok".into()), ..Behaviour::default() },
-        )
-        .await;
-        let k = FakeKubelet::start(Transport::Plain, Behaviour { body: one_pod(), ..Behaviour::default() }).await;
-        (api, k)
-    });
-    let cfg = format!(
-        "kubelet_read_only_port = {}\nmax_poll_attempts = 1\nenable_namespace_labels = true\nkubernetes_api {{\n  url = \"https://localhost:{}\"\n  ca_path = \"{}\"\n  token_path = \"{}\"\n}}\n",
-        k.port(),
-        api.port(),
-        ca_path.display(),
-        token.display()
-    );
+    let (_api, _kubelet, cfg) = rt.block_on(namespace_setup(&ca, &d));
     assert!(tokio::runtime::Handle::try_current().is_err(), "no runtime here");
     let s = source(&cfg, d.path()).unwrap();
     let sels = rt.block_on(selectors(&s, &here(Some(UID), CID))).unwrap();
