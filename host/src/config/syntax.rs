@@ -28,8 +28,8 @@ pub(crate) fn check(text: &str) -> Result<(), ConfigError> {
             b'/' if b.get(i + 1) == Some(&b'*') => {
                 i = find(b, i + 2, b"*/").map_or(b.len(), |e| e + 2);
             }
-            b'"' => i = string_end(b, i + 1),
-            b'<' if b.get(i + 1) == Some(&b'<') => i = heredoc_end(text, i),
+            b'"' => i = string_end(text, i)?,
+            b'<' if b.get(i + 1) == Some(&b'<') => i = heredoc_end(text, i)?,
             c @ (b'(' | b'[' | b'{') => {
                 open.push((c, i));
                 if open.len() > MAX_DEPTH {
@@ -90,39 +90,63 @@ fn find(b: &[u8], from: usize, needle: &[u8]) -> Option<usize> {
     b.get(from..)?.windows(needle.len()).position(|w| w == needle).map(|n| from + n)
 }
 
-/// Just past the `"` that closes a string whose text starts at `from` (escapes skipped); an
-/// unterminated string runs to the end of its line, where HCL reports it.
-fn string_end(b: &[u8], from: usize) -> usize {
-    let mut i = from;
+/// Just past the `"` that closes the string opened at `open` (escapes skipped). A string left
+/// open at the end of its line, interpolation (`${`) and directives (`%{`) are refused here:
+/// values are literals, and hcl-rs's template parser, too, backtracks without bound on
+/// unterminated directives (found by fuzzing: a minute on 1,234 bytes).
+fn string_end(text: &str, open: usize) -> Result<usize, ConfigError> {
+    let b = text.as_bytes();
+    let mut i = open + 1;
     while i < b.len() {
         match b[i] {
-            b'"' => return i + 1,
+            b'"' => return Ok(i + 1),
             b'\\' => i += 2,
-            b'\n' => return i,
+            b'\n' => break,
+            b'$' | b'%' => i = template_mark(text, i)?,
             _ => i += 1,
         }
     }
-    b.len()
+    Err(at(text, open, "a string is never closed (on its line)".into()))
+}
+
+/// Past a `$` or `%` in literal text; an error if it opens interpolation or a directive (a
+/// doubled `$${` / `%%{` is the literal text `${` / `%{`).
+fn template_mark(text: &str, i: usize) -> Result<usize, ConfigError> {
+    let b = text.as_bytes();
+    let c = b[i];
+    if b.get(i + 1) == Some(&c) && b.get(i + 2) == Some(&b'{') {
+        return Ok(i + 3);
+    }
+    if b.get(i + 1) == Some(&b'{') {
+        let what = if c == b'$' { "interpolation (`${…}`)" } else { "a template directive (`%{…}`)" };
+        return Err(at(text, i, format!("{what} is not allowed: configuration values are literals")));
+    }
+    Ok(i + 1)
 }
 
 /// Just past a heredoc starting at `<<` at `from`: its marker line, its body, and the line that
-/// holds only the marker (or the end of the text).
-fn heredoc_end(text: &str, from: usize) -> usize {
+/// holds only the marker (or the end of the text). Its body is literal text, as a string's.
+fn heredoc_end(text: &str, from: usize) -> Result<usize, ConfigError> {
     let b = text.as_bytes();
     let first = line_end(b, from);
     let marker = text.get(from + 2..first).unwrap_or_default().trim().trim_start_matches('-').trim();
     if marker.is_empty() {
-        return from + 2;
+        return Ok(from + 2);
     }
     let mut pos = first;
     while pos < b.len() {
         let next = line_end(b, pos + 1);
-        if text.get(pos + 1..next).is_some_and(|l| l.trim() == marker) {
-            return next;
+        let line = text.get(pos + 1..next).unwrap_or_default();
+        if line.trim() == marker {
+            return Ok(next);
+        }
+        let mut j = pos + 1;
+        while j < next {
+            j = if matches!(b[j], b'$' | b'%') { template_mark(text, j)? } else { j + 1 };
         }
         pos = next;
     }
-    b.len()
+    Ok(b.len())
 }
 
 #[cfg(test)]

@@ -69,7 +69,7 @@ fn values_are_literals_and_expressions_are_refused() {
     assert!(value("k = var.x").unwrap_err().contains("not a variable"));
     let string = |text: &str| Table::parse(text).and_then(|mut t| t.string("k")).map_err(|e| e.to_string());
     assert!(string("k = \"${5 * 5}\"").unwrap_err().contains("interpolation"));
-    assert!(string("k = \"%{ if true }x%{ endif }\"").unwrap_err().contains("directives"));
+    assert!(string("k = \"%{ if true }x%{ endif }\"").unwrap_err().contains("directive"));
     assert_eq!(string("k = <<EOT\nline\nEOT\n"), Ok(Some("line\n".to_owned())));
     assert_eq!(string("k = <<-EOT\n    indented\n    EOT\n"), Ok(Some("indented\n".to_owned())));
     assert_eq!(string("k = \"a $${not} b\""), Ok(Some("a ${not} b".to_owned())));

@@ -56,3 +56,22 @@ proptest! {
         let _ = check(&text);
     }
 }
+
+/// The fuzzer's second slow input: unterminated strings holding `%{`, which hcl-rs's template
+/// parser took over a minute on. Refused at once, as any interpolation or directive.
+#[test]
+fn unterminated_strings_and_template_marks_are_refused() {
+    let err = |t: &str| check(t).unwrap_err().to_string();
+    assert_eq!(
+        err("a = \"open\nb = 1\n"),
+        "unable to decode configuration: line 1, column 5: a string is never closed (on its line)"
+    );
+    assert!(err("a = \"x${b}\"").contains("line 1, column 7: interpolation (`${…}`) is not allowed"));
+    assert!(err("a = \"x%{ if b }y%{ endif }\"").contains("column 7: a template directive (`%{…}`) is not allowed"));
+    assert!(err("a = <<EOT\nhello ${name}\nEOT\n").contains("line 2, column 7: interpolation"));
+    assert!(check("a = \"cost $${x} and %%{y} and 50% $\"").is_ok(), "escaped marks are literal text");
+    let slow = "se = \"aGse\n# \n= \"/var/log/a%{ar/lo_ca_path/log/a%{# Oorvd\nse = \"aGse\n";
+    let started = std::time::Instant::now();
+    assert!(crate::config::Config::parse(slow, std::path::Path::new(".")).is_err());
+    assert!(started.elapsed() < std::time::Duration::from_secs(1));
+}
