@@ -172,6 +172,19 @@ fn modules_and_policies_decide_the_id() {
     assert_eq!(run["selectors"], serde_json::json!(["team:replayed"]));
     assert!(run["fuel_used"].as_u64().unwrap_or(0) > 0);
     assert_eq!(run["logs"][0]["level"], "debug");
+
+    // The limits given on the command line have the ranges of the module keys they stand for:
+    // nothing is clamped, wrapped or silently turned into another value.
+    let (team, facts) = (team.to_str().unwrap(), facts.to_str().unwrap());
+    assert_eq!(
+        fails(&["module", "run", team, "--facts", facts, "--timeout", "0s"]),
+        "--timeout must be between 1ms and 1m0s, got \"0s\""
+    );
+    for (flag, value) in [("--memory-mib", "18446744073709551615"), ("--memory-mib", "0"), ("--fuel", "0")] {
+        let out = attestor(&["module", "run", team, "--facts", facts, flag, value]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && err.contains(flag) && err.contains("not in"), "{flag} {value}: {err}");
+    }
 }
 
 #[test]

@@ -311,7 +311,8 @@ fn reload_swaps_policies_and_refuses_a_module_that_broke_its_pin() {
     use attestor::config::Config;
     use attestor::facts::kubernetes::SourceMode;
     use attestor::generation::Reloaded;
-    use attestor::pipeline::{Attestor, SetupError};
+    use attestor::generation::SetupError;
+    use attestor::pipeline::Attestor;
 
     let dir = tempfile::tempdir().unwrap();
     let module = dir.path().join("team.wasm");

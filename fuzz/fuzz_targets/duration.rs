@@ -2,7 +2,7 @@
 #![no_main]
 
 libfuzzer_sys::fuzz_target!(|text: &str| {
-    if let Err(e) = attestor::config::parse_go_duration(text) {
+    if let Err(e) = attestor::time::parse_go_duration(text) {
         assert!(e.starts_with("time: "));
     }
 });

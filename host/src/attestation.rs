@@ -60,9 +60,22 @@ pub struct Outcome {
     /// The policy decision.
     pub decision: Decision,
     /// The audit record without its time, rendered once, and the outcome's id (see `audit.rs`).
-    pub(crate) audit: std::sync::OnceLock<crate::audit::Rendered>,
+    pub(crate) audit: std::sync::OnceLock<RenderedRecord>,
     /// When this outcome's full audit record was last written (seconds since the epoch).
     pub(crate) audited_at: std::sync::atomic::AtomicU64,
+}
+
+/// An outcome's audit record, rendered once by `audit.rs` (which alone decides its shape) and
+/// kept with the outcome, so a reused outcome is never serialised again.
+#[derive(Debug)]
+pub(crate) struct RenderedRecord {
+    /// The outcome's id: the first 16 hex digits of the SHA-256 of its full record.
+    pub(crate) id: String,
+    /// Every field but the time, as the inside of a JSON object (`"a":1,…}`), to follow
+    /// `{"time":"…",`; the id is among them (`outcome`).
+    pub(crate) body: String,
+    /// What a short record repeats: `"policy_generation":…,"issued":[…]`.
+    pub(crate) short: String,
 }
 
 impl PartialEq for Outcome {

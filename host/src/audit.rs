@@ -13,7 +13,7 @@ use std::time::SystemTime;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::attestation::{Attestation, Outcome};
+use crate::attestation::{Attestation, Outcome, RenderedRecord};
 use crate::workload::{Pid, Workload};
 
 /// The config's `audit { … }` block.
@@ -94,15 +94,15 @@ impl AuditLog {
             return;
         }
         let now = SystemTime::now();
-        let time = crate::clock::rfc3339_seconds(now);
+        let time = crate::time::clock::rfc3339_seconds(now);
         let outcome = a.outcome();
         if self.debug {
-            let rendered = Rendered::of(outcome, true);
+            let rendered = render(outcome, true);
             let reused = if a.is_reused() { "\"reused\":true," } else { "" };
             self.write(format!("{{\"time\":\"{time}\",{reused}{}", rendered.body));
             return;
         }
-        let rendered = outcome.audit.get_or_init(|| Rendered::of(outcome, false));
+        let rendered = outcome.audit.get_or_init(|| render(outcome, false));
         let secs = now.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
         let last = outcome.audited_at.load(std::sync::atomic::Ordering::Relaxed);
         let recent = a.is_reused() && last != 0 && secs.saturating_sub(last) < FULL_RECORD_EVERY.as_secs();
@@ -121,7 +121,7 @@ impl AuditLog {
     /// Record an attestation that failed (nothing was emitted).
     pub fn failed(&self, pid: Pid, generation: &str, error: &dyn std::error::Error) {
         if self.enabled() {
-            let time = crate::clock::rfc3339_seconds(SystemTime::now());
+            let time = crate::time::clock::rfc3339_seconds(SystemTime::now());
             let record = json!({
                 "time": time,
                 "policy_generation": generation,
@@ -190,7 +190,7 @@ fn summary(w: &Workload, debug: bool) -> Value {
 /// The §C.6 record of one outcome at `now`. `debug` includes the full facts.
 pub fn record(o: &Outcome, debug: bool, now: SystemTime) -> Value {
     let mut r = fields(o, debug);
-    r.insert("time".into(), json!(crate::clock::rfc3339_seconds(now)));
+    r.insert("time".into(), json!(crate::time::clock::rfc3339_seconds(now)));
     Value::Object(r)
 }
 
@@ -198,34 +198,21 @@ pub fn record(o: &Outcome, debug: bool, now: SystemTime) -> Value {
 /// that name it always have a full one close by in the log.
 pub const FULL_RECORD_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 
-/// An outcome's audit record, rendered once.
-#[derive(Debug)]
-pub struct Rendered {
-    /// The outcome's id: the first 16 hex digits of the SHA-256 of its full record.
-    id: String,
-    /// Every field but the time, as the inside of a JSON object (`"a":1,…}`), to follow
-    /// `{"time":"…",`; the id is among them (`outcome`).
-    body: String,
-    /// What a short record repeats: `"policy_generation":…,"issued":[…]`.
-    short: String,
-}
-
-impl Rendered {
-    fn of(o: &Outcome, debug: bool) -> Self {
-        let mut fields = fields(o, debug);
-        let id = hex::encode(&Sha256::digest(Value::Object(fields.clone()).to_string().as_bytes())[..8]);
-        let short = Value::Object(
-            ["policy_generation", "issued"]
-                .into_iter()
-                .filter_map(|k| Some((k.to_owned(), fields.get(k)?.clone())))
-                .collect(),
-        )
-        .to_string();
-        fields.insert("outcome".into(), json!(id));
-        let mut body = Value::Object(fields).to_string();
-        body.remove(0);
-        Self { id, body, short: short[1..short.len() - 1].to_owned() }
-    }
+/// An outcome's record without its time (see [`RenderedRecord`]).
+fn render(o: &Outcome, debug: bool) -> RenderedRecord {
+    let mut fields = fields(o, debug);
+    let id = hex::encode(&Sha256::digest(Value::Object(fields.clone()).to_string().as_bytes())[..8]);
+    let short = Value::Object(
+        ["policy_generation", "issued"]
+            .into_iter()
+            .filter_map(|k| Some((k.to_owned(), fields.get(k)?.clone())))
+            .collect(),
+    )
+    .to_string();
+    fields.insert("outcome".into(), json!(id));
+    let mut body = Value::Object(fields).to_string();
+    body.remove(0);
+    RenderedRecord { id, body, short: short[1..short.len() - 1].to_owned() }
 }
 
 /// Every field of the record but the time.

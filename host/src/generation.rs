@@ -11,13 +11,33 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::SystemTime;
 
 use crate::attestation::Outcome;
-use crate::policy::{Decision, Policies, PolicyFile, PolicySettings, default_files, read_dir};
-use crate::sandbox::{ModuleSpec, Runtime, Sandbox};
+use crate::audit::AuditError;
+use crate::config::ConfigError;
+use crate::facts::kubernetes::ClientConfigError;
+use crate::policy::{Decision, Policies, PolicyError, PolicyFile, PolicySettings, default_files, read_dir};
+use crate::sandbox::{LoadError, ModuleSpec, Runtime, Sandbox};
 use crate::spiffe_id::TrustDomain;
 use crate::workload::Workload;
 
-/// The error a rebuild reports: which part of the new generation was refused.
-pub use crate::pipeline::SetupError;
+/// Setting up an attestor failed: the configuration, a module or the policies are unusable.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    /// The configuration.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// A module.
+    #[error(transparent)]
+    Module(#[from] LoadError),
+    /// The policies.
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
+    /// The Kubernetes source (kubelet credentials, API server client).
+    #[error(transparent)]
+    Kubernetes(#[from] ClientConfigError),
+    /// The audit log.
+    #[error(transparent)]
+    Audit(#[from] AuditError),
+}
 
 /// The module set and policies in force.
 #[derive(Debug)]

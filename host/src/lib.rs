@@ -19,7 +19,6 @@
 pub mod attestation;
 pub mod audit;
 pub mod cli;
-pub mod clock;
 pub mod config;
 pub mod facts;
 pub mod generation;
@@ -30,6 +29,7 @@ pub mod sandbox;
 pub mod selector;
 pub mod spiffe_id;
 pub mod spire;
+pub mod time;
 pub mod workload;
 
 pub use attestation::{Attestation, Outcome};

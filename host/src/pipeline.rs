@@ -10,34 +10,14 @@ use std::sync::{Arc, RwLock};
 use tokio::sync::Semaphore;
 
 use crate::attestation::{Attestation, ModuleReport, Outcome};
-use crate::audit::{AuditError, AuditLog};
-use crate::config::{Config, ConfigError};
-use crate::facts::kubernetes::{ClientConfigError, KubernetesSource, SourceMode};
+use crate::audit::AuditLog;
+use crate::config::Config;
+use crate::facts::kubernetes::{KubernetesSource, SourceMode};
 use crate::facts::{GatherError, Gatherer};
-use crate::generation::{Generation, Recipe, Reloaded};
-use crate::policy::{DecideError, Policies, PolicyError};
-use crate::sandbox::{CallError, LoadError, Runtime, Sandbox};
+use crate::generation::{Generation, Recipe, Reloaded, SetupError};
+use crate::policy::{DecideError, Policies};
+use crate::sandbox::{CallError, Runtime, Sandbox};
 use crate::workload::{Pid, Workload};
-
-/// Setting up an attestor failed: the configuration, a module or the policies are unusable.
-#[derive(Debug, thiserror::Error)]
-pub enum SetupError {
-    /// The configuration.
-    #[error(transparent)]
-    Config(#[from] ConfigError),
-    /// A module.
-    #[error(transparent)]
-    Module(#[from] LoadError),
-    /// The policies.
-    #[error(transparent)]
-    Policy(#[from] PolicyError),
-    /// The Kubernetes source (kubelet credentials, API server client).
-    #[error(transparent)]
-    Kubernetes(#[from] ClientConfigError),
-    /// The audit log.
-    #[error(transparent)]
-    Audit(#[from] AuditError),
-}
 
 /// One attestation failed. Nothing is emitted.
 #[derive(Debug, thiserror::Error)]

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 
 use super::Output;
-use crate::config::parse_go_duration;
+use crate::config::ranges;
 use crate::facts::{Gatherer, UnixConfig};
 use crate::sandbox::{Limits, LoadedModule, ModuleSpec, Runtime, RuntimeSettings};
 use crate::selector::SelectorKind;
@@ -57,11 +57,11 @@ pub struct RunArgs {
     /// Configuration string passed to the module.
     #[arg(long, default_value = "")]
     pub module_config: String,
-    /// Fuel budget per call.
-    #[arg(long)]
+    /// Fuel budget per call (the range of a module's `fuel` key).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(ranges::FUEL.start().unsigned_abs()..=ranges::FUEL.end().unsigned_abs()))]
     pub fuel: Option<u64>,
-    /// Memory cap per call, in MiB.
-    #[arg(long)]
+    /// Memory cap per call, in MiB (the range of a module's `memory_mib` key).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(u64::from(*ranges::MEMORY_MIB.start())..=u64::from(*ranges::MEMORY_MIB.end())))]
     pub memory_mib: Option<u64>,
     /// Time limit per call (Go duration, e.g. `50ms`).
     #[arg(long)]
@@ -138,8 +138,8 @@ fn load_for_run(args: &RunArgs, runtime: &Runtime) -> anyhow::Result<(LoadedModu
         limits.memory_bytes = m << 20;
     }
     if let Some(t) = &args.timeout {
-        let nanos = parse_go_duration(t).map_err(anyhow::Error::msg)?;
-        limits.timeout = Duration::from_nanos(u64::try_from(nanos.max(1)).unwrap_or(u64::MAX));
+        limits.timeout =
+            ranges::MODULE_TIMEOUT.check(t).map_err(|e| anyhow::anyhow!("--timeout {e}"))?.unwrap_or(limits.timeout);
     }
     let name = args.name.clone().unwrap_or_else(|| default_name(&args.file));
     let spec = ModuleSpec {

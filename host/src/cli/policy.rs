@@ -451,7 +451,7 @@ fn explain(set: &Set, facts: &Path, selector: Option<&str>, now: Option<&str>) -
     let workload: Workload =
         serde_yaml_ng::from_str(&text).with_context(|| format!("facts file {} is not a workload", facts.display()))?;
     let now = match now {
-        Some(n) => crate::clock::parse_rfc3339_seconds(n)
+        Some(n) => crate::time::clock::parse_rfc3339_seconds(n)
             .ok_or_else(|| anyhow::anyhow!("--now {n:?} is not RFC 3339 UTC (2026-03-01T12:00:00Z)"))?,
         None => std::time::SystemTime::now(),
     };

@@ -9,10 +9,10 @@ use std::ops::RangeInclusive;
 use std::path::Path;
 use std::time::Duration;
 
-use super::duration::{DurationRange, format_go_duration};
 use super::reader::Table;
-use super::{ConfigError, Problems, parse_go_duration};
+use super::{ConfigError, Problems};
 use crate::facts::kubernetes::{ApiServerSettings, Endpoint, KubernetesSettings, SourceMode};
+use crate::time::{DurationError, DurationRange};
 
 /// `max_poll_attempts`: SPIRE takes ≤ 0 as the default; attestor also refuses absurd values
 /// (each attempt may wait `poll_retry_interval`).
@@ -335,19 +335,14 @@ fn push_unknown(p: &mut Problems, t: &Table) {
 /// One of SPIRE's durations: empty or ≤ 0 means the default (`None`), unparsable is SPIRE's
 /// problem text, and attestor refuses values above `max`.
 fn spire_duration(value: Option<&str>, what: &str, max: Duration, p: &mut Problems) -> Option<Duration> {
-    let v = value?;
-    match parse_go_duration(v) {
-        Ok(n) if n <= 0 => None,
-        Ok(n) => {
-            let d = Duration::from_nanos(n.unsigned_abs());
-            if d > max {
-                p.push(ConfigError::Rule(format!("{what} must be at most {}, got {v:?}", format_go_duration(max))));
-                return None;
-            }
-            Some(d)
+    match DurationRange::default_unless_positive(max).check(value?) {
+        Ok(d) => d,
+        Err(DurationError::Syntax(e)) => {
+            p.push(ConfigError::Rule(format!("unable to parse {what}: {e}")));
+            None
         }
         Err(e) => {
-            p.push(ConfigError::Rule(format!("unable to parse {what}: {e}")));
+            p.push(ConfigError::Rule(format!("{what} {e}")));
             None
         }
     }

@@ -4,7 +4,6 @@
 //! nobody read is an error, every value is typed and range-checked before any stage starts, and
 //! every problem found is reported at once (a file's problems name the file).
 
-mod duration;
 mod error;
 mod kubernetes;
 mod reader;
@@ -12,7 +11,6 @@ pub mod syntax;
 
 use std::path::{Path, PathBuf};
 
-pub use duration::{format_go_duration, parse_go_duration};
 pub use error::ConfigError;
 pub(crate) use error::Problems;
 
@@ -61,7 +59,7 @@ pub mod ranges {
     use std::ops::RangeInclusive;
     use std::time::Duration;
 
-    use super::duration::DurationRange;
+    use crate::time::DurationRange;
 
     /// `sandbox.max_concurrent_calls`: sizes the instance pool (8 core instances per call).
     pub const MAX_CONCURRENT_CALLS: RangeInclusive<u32> = 1..=256;
@@ -76,14 +74,12 @@ pub mod ranges {
     /// `unix.workload_size_limit`: -1 never hashes, 0 hashes any size.
     pub const WORKLOAD_SIZE_LIMIT: RangeInclusive<i64> = -1..=i64::MAX;
     /// `module.*.timeout`.
-    pub(crate) const MODULE_TIMEOUT: DurationRange =
-        DurationRange::new(Duration::from_millis(1), Duration::from_secs(60));
+    pub const MODULE_TIMEOUT: DurationRange = DurationRange::new(Duration::from_millis(1), Duration::from_secs(60));
     /// `policy.reload_interval`.
-    pub(crate) const POLICY_RELOAD: DurationRange =
+    pub const POLICY_RELOAD: DurationRange =
         DurationRange::new(Duration::from_millis(100), Duration::from_secs(24 * 3600));
     /// `policy.max_ttl`, `policy.max_jwt_ttl`.
-    pub(crate) const MAX_TTL: DurationRange =
-        DurationRange::new(Duration::from_secs(1), Duration::from_secs(366 * 24 * 3600));
+    pub const MAX_TTL: DurationRange = DurationRange::new(Duration::from_secs(1), Duration::from_secs(366 * 24 * 3600));
 }
 
 impl Config {

@@ -9,7 +9,7 @@ use hcl::eval::Evaluate;
 use hcl::{Body, Structure, Value};
 
 use super::ConfigError;
-use super::duration::DurationRange;
+use crate::time::DurationRange;
 
 /// Named lists of strings, in file order.
 pub(crate) type StringLists = Vec<(String, Vec<String>)>;
@@ -138,7 +138,9 @@ impl Table {
     pub(crate) fn duration_in(&mut self, key: &str, range: DurationRange) -> Result<Option<Duration>, ConfigError> {
         match self.string(key)? {
             None => Ok(None),
-            Some(text) => range.check(&text).map(Some).map_err(|problem| ConfigError::invalid(self.key(key), problem)),
+            Some(text) => {
+                range.check(&text).map_err(|problem| ConfigError::invalid(self.key(key), problem.to_string()))
+            }
         }
     }
 

@@ -224,7 +224,7 @@ pub(crate) fn agent_node(w: &Workload) -> &str {
 /// The request context for `now` (whole seconds) on `agent_node`.
 pub(crate) fn context(now: SystemTime, td: &TrustDomain, agent_node: &str) -> Result<Context, DecideError> {
     Context::from_pairs([
-        ("now".to_owned(), Expr::new_datetime(crate::clock::rfc3339_seconds(now))),
+        ("now".to_owned(), Expr::new_datetime(crate::time::clock::rfc3339_seconds(now))),
         ("trustDomain".to_owned(), s(td.as_str())),
         ("agentNode".to_owned(), s(agent_node)),
     ])

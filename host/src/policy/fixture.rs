@@ -172,7 +172,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Vec<Fixture>, FixtureError> {
         let now = raw
             .now
             .map(|n| {
-                crate::clock::parse_rfc3339_seconds(&n).ok_or_else(|| {
+                crate::time::clock::parse_rfc3339_seconds(&n).ok_or_else(|| {
                     invalid(format!("fixture {:?}: now {n:?} is not RFC 3339 (2026-03-01T12:00:00Z)", raw.name))
                 })
             })
@@ -353,10 +353,11 @@ fn identity_failures(id: &str, want: &IdentityExpect, got: &super::IssuedId) -> 
         differ("dns_names", format!("[{}]", d.join(", ")), format!("[{}]", got.dns_names.join(", ")));
     }
     let seconds = |v: &str| {
-        crate::config::parse_go_duration(v)
+        crate::time::DurationRange::POSITIVE
+            .check(v)
             .ok()
-            .and_then(|n| u64::try_from(n / 1_000_000_000).ok())
-            .map_or_else(|| format!("{v:?} (not a duration)"), |s| format!("{s}s"))
+            .flatten()
+            .map_or_else(|| format!("{v:?} (not a positive duration)"), |d| format!("{}s", d.as_secs()))
     };
     let got_seconds = |v: Option<u64>| v.map_or_else(|| "none".to_owned(), |s| format!("{s}s"));
     if let Some(t) = &want.ttl {

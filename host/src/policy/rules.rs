@@ -9,6 +9,7 @@ use super::Pass;
 use super::load::{LoadOptions, PolicyMeta};
 use super::template::Template;
 use crate::spiffe_id::TrustDomain;
+use crate::time::{DurationError, DurationRange};
 
 /// Annotations attestor understands. Anything else is a typo until proven otherwise.
 const KNOWN_ANNOTATIONS: &[&str] =
@@ -53,11 +54,12 @@ fn check_annotations<'a>(mut keys: impl Iterator<Item = &'a str>) -> Result<(), 
 }
 
 fn duration(annotation: &str, value: &str, cap: Option<Duration>) -> Result<Duration, String> {
-    let nanos = crate::config::parse_go_duration(value.trim()).map_err(|e| format!("@{annotation}: {e}"))?;
-    if nanos <= 0 {
-        return Err(format!("@{annotation} must be positive, got {value:?}"));
-    }
-    let d = Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX));
+    let d = match DurationRange::POSITIVE.check(value.trim()) {
+        // `POSITIVE` refuses zero and negatives, so there is no default to fall back on.
+        Ok(d) => d.unwrap_or_default(),
+        Err(DurationError::Syntax(e)) => return Err(format!("@{annotation}: {e}")),
+        Err(e @ DurationError::OutOfRange { .. }) => return Err(format!("@{annotation} {e}")),
+    };
     Ok(cap.map_or(d, |c| d.min(c)))
 }
 

@@ -8,7 +8,7 @@ use tonic::{Request, Response, Status};
 
 use super::proto::spire::service::common::config::v1 as cfg;
 use crate::config::Config;
-use crate::pipeline::SetupError;
+use crate::generation::SetupError;
 
 /// A configuration ready to apply.
 pub struct Configured {

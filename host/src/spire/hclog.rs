@@ -64,7 +64,7 @@ pub fn line(lvl: &Level, message: &str, fields: Map<String, Value>) -> String {
     let mut obj = Map::new();
     obj.insert("@level".into(), Value::from(level(lvl)));
     obj.insert("@message".into(), Value::from(message));
-    obj.insert("@timestamp".into(), Value::from(crate::clock::rfc3339_micros(std::time::SystemTime::now())));
+    obj.insert("@timestamp".into(), Value::from(crate::time::clock::rfc3339_micros(std::time::SystemTime::now())));
     obj.insert("@module".into(), Value::from("attestor"));
     for (k, v) in fields {
         // hclog's reserved keys stay ours.
@@ -83,7 +83,7 @@ pub const AUDIT_TARGET: &str = "attestor::audit";
 /// The record is a JSON object attestor rendered itself: its fields follow hclog's, no re-parse.
 pub fn audit_line(record: &str) -> Option<String> {
     let inner = record.strip_prefix('{')?.strip_suffix('}')?;
-    let timestamp = crate::clock::rfc3339_micros(std::time::SystemTime::now());
+    let timestamp = crate::time::clock::rfc3339_micros(std::time::SystemTime::now());
     let mut line = String::with_capacity(record.len() + 128);
     line.push_str(r#"{"@level":"info","@message":"attestation","@timestamp":""#);
     line.push_str(&timestamp);

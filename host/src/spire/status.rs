@@ -4,7 +4,8 @@ use tonic::Status;
 
 use crate::facts::GatherError;
 use crate::facts::kubernetes::Code;
-use crate::pipeline::{AttestError, SetupError};
+use crate::generation::SetupError;
+use crate::pipeline::AttestError;
 
 /// The status for a failed attestation.
 pub fn attest(e: &AttestError) -> Status {

@@ -11,7 +11,8 @@ use super::status;
 use crate::attestation::Attestation;
 use crate::config::Config;
 use crate::facts::kubernetes::SourceMode;
-use crate::pipeline::{Attestor, SetupError};
+use crate::generation::SetupError;
+use crate::pipeline::Attestor;
 use crate::sandbox::{Runtime, RuntimeSettings};
 use crate::workload::Pid;
 

@@ -143,32 +143,78 @@ fn trim_fraction(value: u128, per: u128, unit: &str) -> String {
     format!("{whole}.{}{unit}", digits.trim_end_matches('0'))
 }
 
-/// The range a duration key accepts.
+/// What a duration key does with zero and negative values: every key says which, so no value
+/// is silently turned into another.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct DurationRange {
-    /// Shortest accepted (zero allowed when this is zero).
-    pub(crate) min: Duration,
-    /// Longest accepted.
-    pub(crate) max: Duration,
+pub enum NonPositive {
+    /// Zero or a negative value is out of range (zero is accepted when the range starts at zero).
+    Refused,
+    /// Zero or a negative value means "the key's default" (SPIRE's rule for its `k8s` keys).
+    MeansDefault,
+}
+
+/// Go's longest duration: `2^63 - 1` nanoseconds.
+const GO_MAX: Duration = Duration::from_nanos(i64::MAX.unsigned_abs());
+
+/// The values a duration key accepts: a range and the key's rule for zero and negatives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DurationRange {
+    min: Duration,
+    max: Duration,
+    non_positive: NonPositive,
+}
+
+/// Why a duration was refused.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum DurationError {
+    /// Not Go duration syntax; Go's own message.
+    #[error("{0}")]
+    Syntax(String),
+    /// A duration, outside the key's range.
+    #[error("must be {range}, got {text:?}")]
+    OutOfRange {
+        /// The range, in words (`between 1ms and 1m0s`).
+        range: String,
+        /// The text as written.
+        text: String,
+    },
 }
 
 impl DurationRange {
-    /// `min..=max`.
-    pub(crate) const fn new(min: Duration, max: Duration) -> Self {
-        Self { min, max }
+    /// `min..=max`; zero and negative values are refused unless `min` is zero (then zero is in).
+    pub const fn new(min: Duration, max: Duration) -> Self {
+        Self { min, max, non_positive: NonPositive::Refused }
     }
 
-    /// Parse `text` and check it is in range; the error says which range.
-    pub(crate) fn check(&self, text: &str) -> Result<Duration, String> {
-        let nanos = parse_go_duration(text)?;
-        let within = u64::try_from(nanos).ok().map(Duration::from_nanos).filter(|d| *d >= self.min && *d <= self.max);
-        within.ok_or_else(|| {
-            format!(
-                "must be between {} and {}, got {text:?}",
-                format_go_duration(self.min),
-                format_go_duration(self.max)
-            )
-        })
+    /// Any positive duration Go can hold (an annotation's `@ttl`).
+    pub const POSITIVE: Self = Self::new(Duration::from_nanos(1), GO_MAX);
+
+    /// SPIRE's rule with an upper bound attestor adds: zero or negative means the default,
+    /// anything positive up to `max` is taken.
+    pub const fn default_unless_positive(max: Duration) -> Self {
+        Self { min: Duration::from_nanos(1), max, non_positive: NonPositive::MeansDefault }
+    }
+
+    /// Parse `text` and apply the key's rule: `Ok(None)` is "use the default" (only under
+    /// [`NonPositive::MeansDefault`]); an error says which range.
+    pub fn check(&self, text: &str) -> Result<Option<Duration>, DurationError> {
+        let nanos = parse_go_duration(text).map_err(DurationError::Syntax)?;
+        if nanos <= 0 && self.non_positive == NonPositive::MeansDefault {
+            return Ok(None);
+        }
+        let d = u64::try_from(nanos).ok().map(Duration::from_nanos).filter(|d| *d >= self.min && *d <= self.max);
+        d.map(Some).ok_or_else(|| DurationError::OutOfRange { range: self.describe(), text: text.to_owned() })
+    }
+
+    /// The range in words, as errors print it.
+    fn describe(&self) -> String {
+        match (self.non_positive, self.min, self.max) {
+            (NonPositive::MeansDefault, _, max) => format!("at most {}", format_go_duration(max)),
+            (NonPositive::Refused, min, GO_MAX) if min == Duration::from_nanos(1) => "positive".into(),
+            (NonPositive::Refused, min, max) => {
+                format!("between {} and {}", format_go_duration(min), format_go_duration(max))
+            }
+        }
     }
 }
 

@@ -65,11 +65,31 @@ fn go_printing() {
 #[test]
 fn ranges_name_their_bounds() {
     let r = DurationRange::new(Duration::from_millis(1), Duration::from_secs(60));
-    assert_eq!(r.check("50ms"), Ok(Duration::from_millis(50)));
-    assert_eq!(r.check("2m").unwrap_err(), "must be between 1ms and 1m0s, got \"2m\"");
-    assert_eq!(r.check("-1s").unwrap_err(), "must be between 1ms and 1m0s, got \"-1s\"");
-    assert_eq!(r.check("0").unwrap_err(), "must be between 1ms and 1m0s, got \"0\"");
-    assert_eq!(r.check("5").unwrap_err(), "time: missing unit in duration \"5\"");
+    let err = |text: &str| r.check(text).unwrap_err().to_string();
+    assert_eq!(r.check("50ms"), Ok(Some(Duration::from_millis(50))));
+    assert_eq!(err("2m"), "must be between 1ms and 1m0s, got \"2m\"");
+    assert_eq!(err("-1s"), "must be between 1ms and 1m0s, got \"-1s\"");
+    assert_eq!(err("0"), "must be between 1ms and 1m0s, got \"0\"");
+    assert_eq!(err("5"), "time: missing unit in duration \"5\"");
+    let from_zero = DurationRange::new(Duration::ZERO, Duration::from_secs(1));
+    assert_eq!(from_zero.check("0s"), Ok(Some(Duration::ZERO)));
+    assert_eq!(from_zero.check("-1ns").unwrap_err().to_string(), "must be between 0s and 1s, got \"-1ns\"");
+}
+
+#[test]
+fn every_policy_for_zero_and_negatives_is_explicit() {
+    let positive = DurationRange::POSITIVE;
+    assert_eq!(positive.check("1ns"), Ok(Some(Duration::from_nanos(1))));
+    assert_eq!(positive.check("2562047h"), Ok(Some(Duration::from_secs(2_562_047 * 3600))));
+    assert_eq!(positive.check("0").unwrap_err().to_string(), "must be positive, got \"0\"");
+    assert_eq!(positive.check("-5s").unwrap_err().to_string(), "must be positive, got \"-5s\"");
+
+    let spire = DurationRange::default_unless_positive(Duration::from_secs(3600));
+    assert_eq!(spire.check("0"), Ok(None));
+    assert_eq!(spire.check("-5s"), Ok(None));
+    assert_eq!(spire.check("5s"), Ok(Some(Duration::from_secs(5))));
+    assert_eq!(spire.check("2h").unwrap_err().to_string(), "must be at most 1h0m0s, got \"2h\"");
+    assert!(matches!(spire.check("5"), Err(DurationError::Syntax(_))));
 }
 
 mod properties {
