@@ -7,7 +7,7 @@ use std::sync::Arc;
 use tonic::{Request, Response, Status};
 
 use super::proto::spire::service::common::config::v1 as cfg;
-use crate::config::Config;
+use crate::config::{Config, ConfigError};
 use crate::generation::SetupError;
 
 /// A configuration ready to apply.
@@ -36,6 +36,23 @@ impl<R: Configurable> ConfigService<R> {
     }
 }
 
+/// Read `plugin_data` as SPIRE sends it (HCL v1, re-printed), for any role: `trust_domain` from
+/// SPIRE's core configuration wins over one in `plugin_data`.
+fn parse(core_trust_domain: &str, hcl: &str) -> Result<Configured, ConfigError> {
+    let text = super::hcl_v1::normalize(hcl);
+    let mut config = Config::parse(&text, std::path::Path::new("."))?;
+    if !core_trust_domain.is_empty() {
+        let td = crate::TrustDomain::new(core_trust_domain)
+            .map_err(|e| ConfigError::invalid("trust_domain", e.to_string()))?;
+        if td != config.trust_domain && hcl.contains("trust_domain") {
+            tracing::warn!(plugin_data = %config.trust_domain, spire = %td, "plugin_data trust_domain ignored: SPIRE's trust domain wins");
+        }
+        config.trust_domain = td;
+    }
+    let proc_root = config.proc_root.clone();
+    Ok(Configured { config, proc_root })
+}
+
 fn core_trust_domain(core: Option<&cfg::CoreConfiguration>) -> &str {
     core.map_or("", |c| c.trust_domain.as_str())
 }
@@ -53,9 +70,8 @@ impl<R: Configurable> cfg::config_server::Config for ConfigService<R> {
         // neither runs on an executor thread.
         let result = tokio::task::spawn_blocking(move || {
             let td = core_trust_domain(req.core_configuration.as_ref());
-            let (config, proc_root) = super::workload_attestor::build_config(td, &req.hcl_configuration)
-                .map_err(|e| Status::invalid_argument(e.to_string()))?;
-            role.apply(Configured { config, proc_root }).map_err(|e| {
+            let configured = parse(td, &req.hcl_configuration).map_err(|e| Status::invalid_argument(e.to_string()))?;
+            role.apply(configured).map_err(|e| {
                 tracing::error!(error = %e, "configuration refused; the previous configuration (if any) keeps serving");
                 super::status::setup(&e)
             })
@@ -74,7 +90,7 @@ impl<R: Configurable> cfg::config_server::Config for ConfigService<R> {
         let req = request.into_inner();
         let response = tokio::task::spawn_blocking(move || {
             let td = core_trust_domain(req.core_configuration.as_ref());
-            match super::workload_attestor::build_config(td, &req.hcl_configuration) {
+            match parse(td, &req.hcl_configuration) {
                 Ok(_) => cfg::ValidateResponse { valid: true, notes: Vec::new() },
                 Err(e) => cfg::ValidateResponse { valid: false, notes: e.notes() },
             }

@@ -1,6 +1,5 @@
 //! The `WorkloadAttestor` role: SPIRE's agent asks for a PID's selectors.
 
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 
 use tonic::{Request, Response, Status};
@@ -9,7 +8,6 @@ use super::configurable::{Configurable, Configured};
 use super::proto::spire::plugin::agent::workloadattestor::v1 as wa;
 use super::status;
 use crate::attestation::Attestation;
-use crate::config::Config;
 use crate::facts::kubernetes::SourceMode;
 use crate::generation::SetupError;
 use crate::pipeline::Attestor;
@@ -142,23 +140,4 @@ impl wa::workload_attestor_server::WorkloadAttestor for WorkloadAttestorPlugin {
         // SPIRE falls back to Attest for PID references when this is unimplemented.
         Err(Status::unimplemented("AttestReference is not implemented; SPIRE falls back to Attest for PID references"))
     }
-}
-
-/// Read the agent's view of the config: `trust_domain` from SPIRE's core configuration wins.
-pub(crate) fn build_config(
-    core_trust_domain: &str,
-    hcl: &str,
-) -> Result<(Config, PathBuf), crate::config::ConfigError> {
-    let text = super::hcl_v1::normalize(hcl);
-    let mut config = Config::parse(&text, std::path::Path::new("."))?;
-    if !core_trust_domain.is_empty() {
-        let td = crate::TrustDomain::new(core_trust_domain)
-            .map_err(|e| crate::config::ConfigError::invalid("trust_domain", e.to_string()))?;
-        if td != config.trust_domain && hcl.contains("trust_domain") {
-            tracing::warn!(plugin_data = %config.trust_domain, spire = %td, "plugin_data trust_domain ignored: SPIRE's trust domain wins");
-        }
-        config.trust_domain = td;
-    }
-    let proc_root = config.proc_root.clone();
-    Ok((config, proc_root))
 }
