@@ -15,7 +15,9 @@ use super::ConfigArgs;
 use crate::attestation::Outcome;
 use crate::config::Config;
 use crate::policy::fixture;
-use crate::policy::{Policies, PolicyError, PolicyFile, PolicyKind, PolicySettings, default_files, read_dir};
+use crate::policy::{
+    Policies, PolicyError, PolicyFile, PolicyKind, PolicySettings, default_files, files_under, is_hidden, read_dir,
+};
 use crate::spiffe_id::TrustDomain;
 use crate::workload::Workload;
 
@@ -231,25 +233,16 @@ fn plural(n: usize) -> &'static str {
     if n == 1 { "" } else { "s" }
 }
 
-/// `.cedar` files under `path` (or `path` itself), hidden directories skipped.
+/// `.cedar` files under `path` (or `path` itself), hidden files and directories skipped.
 fn cedar_files(path: &Path, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
     if path.is_file() {
         out.push(path.to_owned());
         return Ok(());
     }
-    let entries = std::fs::read_dir(path).with_context(|| format!("cannot read {}", path.display()))?;
-    for entry in entries {
-        let entry = entry.with_context(|| format!("cannot read {}", path.display()))?;
-        let p = entry.path();
-        if entry.file_name().to_string_lossy().starts_with('.') {
-            continue;
-        }
-        if p.is_dir() {
-            cedar_files(&p, out)?;
-        } else if p.extension().is_some_and(|e| e == "cedar") {
-            out.push(p);
-        }
-    }
+    let cedar = |p: &Path| !is_hidden(p) && p.extension().is_some_and(|e| e == "cedar");
+    let found =
+        files_under(path, &cedar).map_err(|e| anyhow::anyhow!("cannot read {}: {}", e.path.display(), e.source))?;
+    out.extend(found);
     Ok(())
 }
 

@@ -13,7 +13,7 @@ mod exe_hash;
 pub mod kubernetes;
 mod procfs;
 mod unix;
-mod userdb;
+pub(crate) mod userdb;
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;

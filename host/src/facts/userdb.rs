@@ -139,22 +139,31 @@ impl NameTables {
     }
 }
 
-/// `name:password:id:…` lines; comments, blanks and malformed lines are skipped.
+/// The `(name, id)` of each `name:password:id:…` line of `/etc/passwd` or `/etc/group`, in
+/// order; comments, blanks and malformed lines are skipped.
+fn entries(text: &str) -> impl Iterator<Item = (&str, u32)> {
+    text.lines().filter(|line| !line.starts_with('#')).filter_map(|line| {
+        let mut fields = line.split(':');
+        let (name, _, id) = (fields.next()?, fields.next()?, fields.next()?);
+        let id = id.parse::<u32>().ok()?;
+        (!name.is_empty()).then_some((name, id))
+    })
+}
+
+/// Id → name; the first line for an id wins, as getpwuid(3) and getgrgid(3) answer.
 fn parse(text: &str) -> Names {
     let mut map = Names::new();
-    for line in text.lines() {
-        if line.starts_with('#') {
-            continue;
-        }
-        let mut fields = line.split(':');
-        let (Some(name), Some(_), Some(id)) = (fields.next(), fields.next(), fields.next()) else {
-            continue;
-        };
-        if let (false, Ok(id)) = (name.is_empty(), id.parse::<u32>()) {
-            map.entry(id).or_insert_with(|| Arc::from(name));
-        }
+    for (name, id) in entries(text) {
+        map.entry(id).or_insert_with(|| Arc::from(name));
     }
     map
+}
+
+/// The id of group `name` in the group file at `path` (the first line naming it, as
+/// getgrnam(3) answers); `None` when the file cannot be read or has no such group.
+pub(crate) fn group_id(path: &Path, name: &str) -> Option<u32> {
+    let text = std::fs::read_to_string(path).ok()?;
+    entries(&text).find_map(|(n, id)| (n == name).then_some(id))
 }
 
 #[cfg(test)]

@@ -187,26 +187,8 @@ pub fn parse(text: &str, path: &Path) -> Result<Vec<Fixture>, FixtureError> {
 
 /// Every `*.yaml` / `*.yml` file under `dir` (hidden directories skipped), in path order.
 pub fn find(dir: &Path) -> Result<Vec<PathBuf>, FixtureError> {
-    fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), FixtureError> {
-        let entries = std::fs::read_dir(dir).map_err(|source| FixtureError::Read { path: dir.to_owned(), source })?;
-        for entry in entries {
-            let entry = entry.map_err(|source| FixtureError::Read { path: dir.to_owned(), source })?;
-            let path = entry.path();
-            if entry.file_name().to_string_lossy().starts_with('.') {
-                continue;
-            }
-            if path.is_dir() {
-                walk(&path, out)?;
-            } else if path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
-                out.push(path);
-            }
-        }
-        Ok(())
-    }
-    let mut out = Vec::new();
-    walk(dir, &mut out)?;
-    out.sort();
-    Ok(out)
+    let yaml = |p: &Path| !super::source::is_hidden(p) && p.extension().is_some_and(|e| e == "yaml" || e == "yml");
+    super::source::files_under(dir, &yaml).map_err(|e| FixtureError::Read { path: e.path, source: e.source })
 }
 
 /// How a fixture fared.

@@ -34,7 +34,7 @@ pub use decision::{Candidate, Decision, Fate, IssuedId, SelectorReport, Suppress
 pub use error::{DecideError, Location, PolicyError};
 pub use load::{PolicyKind, PolicyMeta, SCHEMA};
 pub use rules::IdentityRule;
-pub use source::{PolicyFile, default_files, is_policy_input, read_dir};
+pub use source::{PolicyFile, Unlistable, default_files, files_under, is_hidden, is_policy_input, read_dir};
 pub use template::{RenderEnv, RenderError, Template, TemplateError, ValueRule, Var};
 
 use crate::selector::Selector;

@@ -85,9 +85,7 @@ pub fn is_policy_input(path: &Path) -> bool {
 /// Every policy input under `dir` (`*.cedar`, `*links.json`, `*id-prefixes.json`), recursively,
 /// in path order.
 pub fn read_dir(dir: &Path) -> Result<Vec<PolicyFile>, PolicyError> {
-    let mut paths = Vec::new();
-    collect(dir, &mut paths)?;
-    paths.sort();
+    let paths = files_under(dir, &is_policy_input).map_err(|e| PolicyError::Read { path: e.path, source: e.source })?;
     let mut files = Vec::with_capacity(paths.len());
     for path in paths {
         let text = std::fs::read_to_string(&path).map_err(|source| PolicyError::Read { path: path.clone(), source })?;
@@ -99,24 +97,43 @@ pub fn read_dir(dir: &Path) -> Result<Vec<PolicyFile>, PolicyError> {
     Ok(files)
 }
 
-fn collect(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), PolicyError> {
-    let entries = std::fs::read_dir(dir).map_err(|source| PolicyError::Read { path: dir.to_owned(), source })?;
-    for entry in entries {
-        let entry = entry.map_err(|source| PolicyError::Read { path: dir.to_owned(), source })?;
-        let path = entry.path();
-        let hidden = entry.file_name().to_string_lossy().starts_with('.');
-        if path.is_dir() {
-            // A ConfigMap volume holds each file twice: `x.cedar` (a symlink) and
-            // `..<timestamp>/x.cedar` behind `..data`; hidden directories are skipped so that
-            // every policy is read once.
-            if !hidden {
-                collect(&path, out)?;
+/// A directory that could not be listed.
+#[derive(Debug)]
+pub struct Unlistable {
+    /// The directory.
+    pub path: PathBuf,
+    /// The I/O error.
+    pub source: std::io::Error,
+}
+
+/// Every file under `dir` that `keep` accepts, recursively, in path order: the one walker for
+/// policy directories, fixture directories and `policy fmt`. Hidden directories are not
+/// entered: a ConfigMap volume holds each file twice, `x.cedar` (a symlink) and
+/// `..<timestamp>/x.cedar` behind `..data`, and each must be read once.
+pub fn files_under(dir: &Path, keep: &dyn Fn(&Path) -> bool) -> Result<Vec<PathBuf>, Unlistable> {
+    let mut out = Vec::new();
+    let mut pending = vec![dir.to_owned()];
+    while let Some(dir) = pending.pop() {
+        let unlistable = |source| Unlistable { path: dir.clone(), source };
+        for entry in std::fs::read_dir(&dir).map_err(unlistable)? {
+            let entry = entry.map_err(unlistable)?;
+            let path = entry.path();
+            if path.is_dir() {
+                if !entry.file_name().to_string_lossy().starts_with('.') {
+                    pending.push(path);
+                }
+            } else if keep(&path) {
+                out.push(path);
             }
-        } else if is_policy_input(&path) {
-            out.push(path);
         }
     }
-    Ok(())
+    out.sort();
+    Ok(out)
+}
+
+/// Whether a file's name starts with a dot.
+pub fn is_hidden(path: &Path) -> bool {
+    path.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.'))
 }
 
 /// The generation hash: one digest over every input that can change a decision.

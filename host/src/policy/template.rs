@@ -48,60 +48,64 @@ pub enum Var {
     Fact(FactKey),
 }
 
+/// The variables without an argument, by name: the one list parsing, printing and the
+/// "known variables" error read.
+const NAMED: [(&str, Var); 14] = [
+    ("trust_domain", Var::TrustDomain),
+    ("cluster", Var::Cluster),
+    ("k8s.namespace", Var::Namespace),
+    ("k8s.service_account", Var::ServiceAccount),
+    ("k8s.pod_name", Var::PodName),
+    ("k8s.pod_uid", Var::PodUid),
+    ("k8s.node_name", Var::NodeName),
+    ("k8s.container", Var::Container),
+    ("k8s.owner_kind", Var::OwnerKind),
+    ("k8s.owner_name", Var::OwnerName),
+    ("unix.uid", Var::Uid),
+    ("unix.gid", Var::Gid),
+    ("unix.user", Var::User),
+    ("unix.group", Var::Group),
+];
+
+/// The variables with an argument: prefix, and what the argument is called in messages.
+const PREFIXED: [(&str, &str); 3] = [("label:", "<key>"), ("annotation:", "<key>"), ("fact:", "<source.key>")];
+
+/// Every variable, as the "unknown variable" error lists them.
+fn known() -> String {
+    let named = NAMED.iter().map(|(name, _)| format!("{{{name}}}"));
+    let prefixed = PREFIXED.iter().map(|(prefix, arg)| format!("{{{prefix}{arg}}}"));
+    named.chain(prefixed).collect::<Vec<_>>().join(", ")
+}
+
 impl fmt::Display for Var {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let s = match self {
-            Self::TrustDomain => "trust_domain",
-            Self::Cluster => "cluster",
-            Self::Namespace => "k8s.namespace",
-            Self::ServiceAccount => "k8s.service_account",
-            Self::PodName => "k8s.pod_name",
-            Self::PodUid => "k8s.pod_uid",
-            Self::NodeName => "k8s.node_name",
-            Self::Container => "k8s.container",
-            Self::OwnerKind => "k8s.owner_kind",
-            Self::OwnerName => "k8s.owner_name",
-            Self::Uid => "unix.uid",
-            Self::Gid => "unix.gid",
-            Self::User => "unix.user",
-            Self::Group => "unix.group",
-            Self::Label(k) => return write!(f, "{{label:{k}}}"),
-            Self::Annotation(k) => return write!(f, "{{annotation:{k}}}"),
-            Self::Fact(k) => return write!(f, "{{fact:{k}}}"),
-        };
-        write!(f, "{{{s}}}")
+        match self {
+            Self::Label(k) => write!(f, "{{label:{k}}}"),
+            Self::Annotation(k) => write!(f, "{{annotation:{k}}}"),
+            Self::Fact(k) => write!(f, "{{fact:{k}}}"),
+            named => {
+                let name = NAMED.iter().find(|(_, v)| v == named).map_or("?", |(name, _)| name);
+                write!(f, "{{{name}}}")
+            }
+        }
     }
 }
 
 impl Var {
     fn parse(name: &str) -> Result<Self, TemplateError> {
-        Ok(match name {
-            "trust_domain" => Self::TrustDomain,
-            "cluster" => Self::Cluster,
-            "k8s.namespace" => Self::Namespace,
-            "k8s.service_account" => Self::ServiceAccount,
-            "k8s.pod_name" => Self::PodName,
-            "k8s.pod_uid" => Self::PodUid,
-            "k8s.node_name" => Self::NodeName,
-            "k8s.container" => Self::Container,
-            "k8s.owner_kind" => Self::OwnerKind,
-            "k8s.owner_name" => Self::OwnerName,
-            "unix.uid" => Self::Uid,
-            "unix.gid" => Self::Gid,
-            "unix.user" => Self::User,
-            "unix.group" => Self::Group,
-            _ => {
-                if let Some(k) = name.strip_prefix("label:").filter(|k| !k.is_empty()) {
-                    Self::Label(k.to_owned())
-                } else if let Some(k) = name.strip_prefix("annotation:").filter(|k| !k.is_empty()) {
-                    Self::Annotation(k.to_owned())
-                } else if let Some(k) = name.strip_prefix("fact:") {
-                    Self::Fact(FactKey::new(k).map_err(|_| TemplateError::UnknownVariable(name.to_owned()))?)
-                } else {
-                    return Err(TemplateError::UnknownVariable(name.to_owned()));
-                }
-            }
-        })
+        if let Some((_, var)) = NAMED.iter().find(|(n, _)| *n == name) {
+            return Ok(var.clone());
+        }
+        let unknown = || TemplateError::UnknownVariable(name.to_owned());
+        if let Some(k) = name.strip_prefix("label:").filter(|k| !k.is_empty()) {
+            Ok(Self::Label(k.to_owned()))
+        } else if let Some(k) = name.strip_prefix("annotation:").filter(|k| !k.is_empty()) {
+            Ok(Self::Annotation(k.to_owned()))
+        } else if let Some(k) = name.strip_prefix("fact:") {
+            Ok(Self::Fact(FactKey::new(k).map_err(|_| unknown())?))
+        } else {
+            Err(unknown())
+        }
     }
 
     /// The variable's value for a workload, or `None` when the workload lacks it.
@@ -234,9 +238,7 @@ impl Template {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TemplateError {
     /// `{nope}`.
-    #[error(
-        "unknown template variable `{{{0}}}`; known: {{trust_domain}}, {{cluster}}, {{k8s.namespace}}, {{k8s.service_account}}, {{k8s.pod_name}}, {{k8s.pod_uid}}, {{k8s.node_name}}, {{k8s.container}}, {{k8s.owner_kind}}, {{k8s.owner_name}}, {{unix.uid}}, {{unix.gid}}, {{unix.user}}, {{unix.group}}, {{label:<key>}}, {{annotation:<key>}}, {{fact:<source.key>}}"
-    )]
+    #[error("unknown template variable `{{{0}}}`; known: {known}", known = known())]
     UnknownVariable(String),
     /// A `{` without `}` or the reverse.
     #[error("unbalanced `{{` or `}}`")]

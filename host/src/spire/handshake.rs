@@ -51,6 +51,26 @@ pub enum HandshakeError {
         /// What went wrong.
         problem: String,
     },
+    /// The socket path does not fit in a `sockaddr_un`.
+    #[error(
+        "cannot listen on {path}: the socket path is longer than 107 bytes; set PLUGIN_UNIX_SOCKET_DIR to a shorter directory"
+    )]
+    PathTooLong {
+        /// The socket path.
+        path: PathBuf,
+    },
+    /// The handshake line cannot be written to stdout.
+    #[error("cannot write the handshake line to stdout: {0}")]
+    Announce(#[source] std::io::Error),
+    /// The role was asked for, but this build does not serve it yet.
+    #[error("the {role} role is not available in this version")]
+    RoleUnavailable {
+        /// The role's `plugin_args` name.
+        role: &'static str,
+    },
+    /// The gRPC server stopped with an error.
+    #[error("the plugin's gRPC server failed: {0}")]
+    Serve(#[source] tonic::transport::Error),
 }
 
 /// Check the magic cookie: `<PluginType>=<PluginType>`.
@@ -96,15 +116,9 @@ pub fn apply_group(path: &Path, group: &str) -> Result<(), HandshakeError> {
     let err = |problem: String| HandshakeError::Group { group: group.to_owned(), problem };
     let gid = match group.parse::<u32>() {
         Ok(g) => g,
-        Err(_) => std::fs::read_to_string("/etc/group")
-            .ok()
-            .and_then(|t| {
-                t.lines().find_map(|l| {
-                    let f: Vec<&str> = l.split(':').collect();
-                    (f.len() > 2 && f[0] == group).then(|| f[2].parse().ok()).flatten()
-                })
-            })
-            .ok_or_else(|| err("no such group".into()))?,
+        Err(_) => {
+            crate::facts::userdb::group_id(Path::new("/etc/group"), group).ok_or_else(|| err("no such group".into()))?
+        }
     };
     std::os::unix::fs::chown(path, None, Some(gid)).map_err(|e| err(e.to_string()))?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660)).map_err(|e| err(e.to_string()))

@@ -11,6 +11,18 @@ fn first_entry_wins_and_junk_is_skipped() {
 }
 
 #[test]
+fn group_ids_by_name_read_the_same_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let group = dir.path().join("group");
+    std::fs::write(&group, "# c\nwheel:x:10:root\nspire:x:1234:\nspire:x:99:\nbad\nx:x:nan:\n").unwrap();
+    assert_eq!(group_id(&group, "spire"), Some(1234), "the first line naming it wins");
+    assert_eq!(group_id(&group, "wheel"), Some(10));
+    assert_eq!(group_id(&group, "x"), None, "a line without a numeric id names nothing");
+    assert_eq!(group_id(&group, "nobody"), None);
+    assert_eq!(group_id(&dir.path().join("missing"), "spire"), None);
+}
+
+#[test]
 fn tables_follow_the_file_version() {
     let dir = tempfile::tempdir().unwrap();
     let passwd = dir.path().join("passwd");
