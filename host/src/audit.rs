@@ -14,6 +14,7 @@ use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::attestation::{Attestation, Outcome, RenderedRecord};
+use crate::fault::Fault;
 use crate::workload::{Pid, Workload};
 
 /// The config's `audit { … }` block.
@@ -49,6 +50,13 @@ pub struct AuditError {
     pub path: PathBuf,
     /// Why.
     pub source: std::io::Error,
+}
+
+impl AuditError {
+    /// Always the operator's: the configured path cannot be opened for appending.
+    pub fn fault(&self) -> Fault {
+        Fault::Config
+    }
 }
 
 impl AuditLog {
@@ -118,8 +126,8 @@ impl AuditLog {
         self.write(format!("{{\"time\":\"{time}\",{reused}{}", rendered.body));
     }
 
-    /// Record an attestation that failed (nothing was emitted).
-    pub fn failed(&self, pid: Pid, generation: &str, error: &dyn std::error::Error) {
+    /// Record an attestation that failed (nothing was emitted), and who is at fault.
+    pub fn failed(&self, pid: Pid, generation: &str, error: &dyn std::error::Error, fault: Fault) {
         if self.enabled() {
             let time = crate::time::clock::rfc3339_seconds(SystemTime::now());
             let record = json!({
@@ -127,6 +135,7 @@ impl AuditLog {
                 "policy_generation": generation,
                 "pid": pid.0,
                 "failed": error.to_string(),
+                "fault": fault,
                 "issued": [],
             });
             self.write(record.to_string());

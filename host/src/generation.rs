@@ -14,6 +14,7 @@ use crate::attestation::Outcome;
 use crate::audit::AuditError;
 use crate::config::ConfigError;
 use crate::facts::kubernetes::ClientConfigError;
+use crate::fault::Fault;
 use crate::policy::{Decision, Policies, PolicyError, PolicyFile, PolicySettings, default_files, read_dir};
 use crate::sandbox::{LoadError, ModuleSpec, Runtime, Sandbox};
 use crate::spiffe_id::TrustDomain;
@@ -37,6 +38,21 @@ pub enum SetupError {
     /// The audit log.
     #[error(transparent)]
     Audit(#[from] AuditError),
+}
+
+impl SetupError {
+    /// Who must act for this to go away: the part's own fault (an unreadable module path is
+    /// the operator's, a module that is not a component its author's, a broken engine the
+    /// host's).
+    pub fn fault(&self) -> Fault {
+        match self {
+            Self::Config(e) => e.fault(),
+            Self::Module(e) => e.fault(),
+            Self::Policy(e) => e.fault(),
+            Self::Kubernetes(e) => e.fault(),
+            Self::Audit(e) => e.fault(),
+        }
+    }
 }
 
 /// The module set and policies in force.

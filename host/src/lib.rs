@@ -21,6 +21,7 @@ pub mod audit;
 pub mod cli;
 pub mod config;
 pub mod facts;
+pub mod fault;
 pub mod generation;
 pub mod pipeline;
 pub mod policy;

@@ -14,6 +14,7 @@ use crate::audit::AuditLog;
 use crate::config::Config;
 use crate::facts::kubernetes::{KubernetesSource, SourceMode};
 use crate::facts::{GatherError, Gatherer};
+use crate::fault::Fault;
 use crate::generation::{Generation, Recipe, Reloaded, SetupError};
 use crate::policy::{DecideError, Policies};
 use crate::sandbox::{CallError, Runtime, Sandbox};
@@ -34,6 +35,19 @@ pub enum AttestError {
     /// A blocking task panicked or was cancelled (a host bug).
     #[error("attestation task failed: {0}")]
     Task(String),
+}
+
+impl AttestError {
+    /// Who must act for this to go away; the plugin's status code and the audit record's
+    /// `fault` follow from it.
+    pub fn fault(&self) -> Fault {
+        match self {
+            Self::Gather(e) => e.fault(),
+            Self::Module(e) => e.fault(),
+            Self::Decide(e) => e.fault(),
+            Self::Task(_) => Fault::Host,
+        }
+    }
 }
 
 /// A configured attestor: a gatherer, the generation (modules and policies) in force, and the
@@ -142,7 +156,7 @@ impl Attestor {
         let result = self.attest_with(&generation, pid).await;
         match &result {
             Ok(a) => self.audit.attested(a),
-            Err(e) => self.audit.failed(pid, generation.policies.generation(), e),
+            Err(e) => self.audit.failed(pid, generation.policies.generation(), e, e.fault()),
         }
         result
     }

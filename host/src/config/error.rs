@@ -45,6 +45,11 @@ pub enum ConfigError {
 }
 
 impl ConfigError {
+    /// Always the operator's.
+    pub fn fault(&self) -> crate::fault::Fault {
+        crate::fault::Fault::Config
+    }
+
     /// Every problem's message, one each, for `Validate` notes.
     pub fn notes(&self) -> Vec<String> {
         match self {

@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use crate::fault::Fault;
 use crate::workload::Pid;
 
 /// A gathering failure. Each variant says whose fault it is: the caller's (a PID that does not
@@ -74,4 +75,16 @@ pub enum GatherError {
         /// The configured limit.
         limit: u64,
     },
+}
+
+impl GatherError {
+    /// Who must act for this to go away.
+    pub fn fault(&self) -> Fault {
+        match self {
+            Self::NoSuchProcess { .. } | Self::Vanished { .. } | Self::PidReused { .. } => Fault::Workload,
+            Self::NotRecorded { .. } | Self::ExeTooLarge { .. } => Fault::Config,
+            Self::Read { .. } | Self::Malformed { .. } => Fault::Host,
+            Self::Kubernetes(k) => k.fault(),
+        }
+    }
 }

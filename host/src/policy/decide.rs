@@ -105,7 +105,7 @@ impl Policies {
             }
         }
         let schema = self.strict_runtime_checks.then_some(&self.schema);
-        let store = Entities::from_entities(all, schema).map_err(|e| DecideError(e.to_string()))?;
+        let store = Entities::from_entities(all, schema).map_err(DecideError::facts)?;
         let ask = Ask { subject: &subject, context: &context, namespace, store: &store };
         let mut errors = Vec::new();
 
@@ -213,7 +213,7 @@ impl Policies {
     }
 
     fn slice(&self, pass: Pass) -> Result<&super::slice::Slice, DecideError> {
-        self.slices.get(&pass).ok_or_else(|| DecideError(format!("no policy slice for {pass:?}")))
+        self.slices.get(&pass).ok_or(DecideError::NoSlice(pass))
     }
 
     fn emit(
@@ -247,7 +247,7 @@ impl Policies {
                 // The filters ignore principal and context, so a store holding only the selector
                 // gives the same answer as the full one.
                 let (uid, entity) = entities::selector(&self.types, sel)?;
-                let one = Entities::from_entities([entity], None).map_err(|e| DecideError(e.to_string()))?;
+                let one = Entities::from_entities([entity], None).map_err(DecideError::facts)?;
                 let a = self.ask(Pass::Emit, &Ask { store: &one, ..*ask }, self.types.emit.clone(), uid)?;
                 let v = Arc::new(EmitVerdict { allow: a.allow && a.errors.is_empty(), by: a.determining });
                 // Erroring answers are not memoised: they are reported every time.
@@ -276,7 +276,7 @@ impl Policies {
                 }
             }
             let schema = self.strict_runtime_checks.then_some(&self.schema);
-            let store = ask.store.clone().add_entities(extra, schema).map_err(|e| DecideError(e.to_string()))?;
+            let store = ask.store.clone().add_entities(extra, schema).map_err(DecideError::facts)?;
             for (sel, uid) in uids {
                 let a = self.ask(Pass::Emit, &Ask { store: &store, ..*ask }, self.types.emit.clone(), uid)?;
                 verdicts
@@ -300,7 +300,7 @@ impl Policies {
     fn ask(&self, pass: Pass, ask: &Ask<'_>, action: EntityUid, resource: EntityUid) -> Result<Answer, DecideError> {
         let schema = self.strict_runtime_checks.then_some(&self.schema);
         let request = Request::new(ask.subject.principal.clone(), action, resource, ask.context.clone(), schema)
-            .map_err(|e| DecideError(e.to_string()))?;
+            .map_err(|e| DecideError::Request(Box::new(e)))?;
         let set = self.slice(pass)?.for_namespace(ask.namespace);
         let response = self.authorizer.is_authorized(&request, set, ask.store);
         let mut determining: Vec<String> = response

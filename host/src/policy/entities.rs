@@ -79,8 +79,8 @@ pub(crate) struct Subject {
     pub(crate) entities: Vec<Entity>,
 }
 
-fn err(e: impl std::fmt::Display) -> DecideError {
-    DecideError(e.to_string())
+fn err(e: impl std::error::Error + Send + Sync + 'static) -> DecideError {
+    DecideError::facts(e)
 }
 
 fn s(v: &str) -> Expr {

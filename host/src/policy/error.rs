@@ -4,6 +4,8 @@
 use std::fmt;
 use std::path::PathBuf;
 
+use crate::fault::Fault;
+
 /// Where in the policy files something is.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Location {
@@ -36,7 +38,7 @@ pub enum PolicyError {
         /// The directory.
         dir: PathBuf,
     },
-    /// The schema does not parse (a host bug for the embedded schema).
+    /// The embedded schema or baseline policies do not parse (a host bug).
     #[error("policy schema: {0}")]
     Schema(String),
     /// Cedar syntax error.
@@ -73,13 +75,50 @@ pub enum PolicyError {
         /// What is wrong.
         message: String,
     },
+    /// The parsed policies could not be put together into one set (an add or a template link
+    /// Cedar refused).
+    #[error("cannot assemble the policy set: {0}")]
+    Assemble(#[source] Box<cedar_policy::PolicySetError>),
     /// Several problems (`policy check` prints one per line).
     #[error("{} problems in the policy set: {}", .0.len(), .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
     Many(Vec<PolicyError>),
 }
 
-/// A decision that could not be computed: a host fault, never a policy outcome. The
-/// attestation fails closed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("policy evaluation failed: {0}")]
-pub struct DecideError(pub String);
+/// A decision that could not be computed: a host fault, never a policy outcome (a policy
+/// that errors counts as denying). The attestation fails closed.
+#[derive(Debug, thiserror::Error)]
+pub enum DecideError {
+    /// The workload's facts could not be made into Cedar entities or a Cedar context.
+    #[error("policy evaluation failed: the facts cannot be given to Cedar: {0}")]
+    Facts(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// Cedar refused a request (principal, action, resource, context) against the schema.
+    #[error("policy evaluation failed: the request does not fit the schema: {0}")]
+    Request(#[source] Box<cedar_policy::RequestValidationError>),
+    /// A pass has no slice of policies (an invariant of loading broken).
+    #[error("policy evaluation failed: no policy slice for the {0:?} pass")]
+    NoSlice(super::Pass),
+}
+
+impl DecideError {
+    /// Facts Cedar cannot hold, from any of Cedar's construction errors.
+    pub(crate) fn facts(e: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self::Facts(Box::new(e))
+    }
+
+    /// Always the host's: policies that error deny instead of failing.
+    pub fn fault(&self) -> Fault {
+        Fault::Host
+    }
+}
+
+impl PolicyError {
+    /// Who must act: the operator for paths, the host for the embedded schema and baseline,
+    /// the policy author for everything else.
+    pub fn fault(&self) -> Fault {
+        match self {
+            Self::Read { .. } | Self::Empty { .. } => Fault::Config,
+            Self::Schema(_) => Fault::Host,
+            _ => Fault::Policy,
+        }
+    }
+}

@@ -256,12 +256,12 @@ pub(crate) fn load(files: &[PolicyFile], opts: &LoadOptions<'_>) -> Result<Loade
     for (policy, _) in &statics {
         // Ids were checked for uniqueness above, so adding cannot fail on a duplicate.
         if let Err(e) = all.add(policy.clone()) {
-            problems.push(PolicyError::Schema(e.to_string()));
+            problems.push(PolicyError::Assemble(Box::new(e)));
         }
     }
     for (template, _) in &templates {
         if let Err(e) = all.add_template(template.clone()) {
-            problems.push(PolicyError::Schema(e.to_string()));
+            problems.push(PolicyError::Assemble(Box::new(e)));
         }
     }
     for (_, link) in &linked {

@@ -44,7 +44,7 @@ impl SliceItem<'_> {
     }
 
     fn add_to(&self, set: &mut PolicySet, templates: &mut HashSet<PolicyId>) -> Result<(), PolicyError> {
-        let err = |e: cedar_policy::PolicySetError| PolicyError::Schema(e.to_string());
+        let err = |e: cedar_policy::PolicySetError| PolicyError::Assemble(Box::new(e));
         match self {
             Self::Static(p) => set.add((*p).clone()).map_err(err),
             Self::Linked(t, link) => {

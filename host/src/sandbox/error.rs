@@ -4,6 +4,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::fault::Fault;
+
 /// A module could not be loaded. Raised at start-up or reload; nothing is attested with a
 /// module set that failed to load.
 #[derive(Debug, thiserror::Error)]
@@ -182,7 +184,35 @@ pub enum CallError {
     },
 }
 
+impl LoadError {
+    /// Who must act: the operator for paths, pins and limits, the module's author for what
+    /// the module itself is or refuses, the host for its engine.
+    pub fn fault(&self) -> Fault {
+        match self {
+            Self::Engine(_) => Fault::Host,
+            Self::Read { .. }
+            | Self::DigestMismatch { .. }
+            | Self::ConfigRejected { .. }
+            | Self::MemoryCeiling { .. } => Fault::Config,
+            Self::CoreModule { .. }
+            | Self::Invalid { .. }
+            | Self::ForbiddenImports { .. }
+            | Self::MissingExport { .. }
+            | Self::Link { .. } => Fault::Module,
+            Self::Call(e) => e.fault(),
+        }
+    }
+}
+
 impl CallError {
+    /// Who must act: the module, unless the host could not give it an instance.
+    pub fn fault(&self) -> Fault {
+        match self {
+            Self::Instantiate { .. } => Fault::Host,
+            _ => Fault::Module,
+        }
+    }
+
     /// The module the error is about.
     pub fn module(&self) -> &str {
         match self {

@@ -64,12 +64,7 @@ async fn serve(role: Role, env: &dyn Fn(&str) -> Option<String>) -> Result<(), H
     let version = handshake::negotiate(env)?;
     let path = handshake::socket_path(env);
     if !handshake::fits(&path) {
-        return Err(HandshakeError::Listen {
-            source: std::io::Error::other(
-                "socket path is longer than 107 bytes; set PLUGIN_UNIX_SOCKET_DIR to a shorter directory",
-            ),
-            path,
-        });
+        return Err(HandshakeError::PathTooLong { path });
     }
     let listener = UnixListener::bind(&path).map_err(|source| HandshakeError::Listen { path: path.clone(), source })?;
     let socket = SocketFile(path.clone());
@@ -79,7 +74,7 @@ async fn serve(role: Role, env: &dyn Fn(&str) -> Option<String>) -> Result<(), H
     let shutdown = Shutdown::new();
     signals(shutdown.clone());
     // The host dials as soon as it reads the line: the socket is already listening.
-    handshake::announce(version, &path).map_err(|source| HandshakeError::Listen { path: path.clone(), source })?;
+    handshake::announce(version, &path).map_err(HandshakeError::Announce)?;
     tracing::info!(role = role.arg(), socket = %path.display(), "plugin serving");
 
     let (reporter, health) = tonic_health::server::health_reporter();
@@ -103,10 +98,7 @@ async fn serve(role: Role, env: &dyn Fn(&str) -> Option<String>) -> Result<(), H
         }
         Role::NodeAttestorServer | Role::NodeAttestorAgent => {
             tracing::error!(role = role.arg(), "this role is not available yet");
-            return Err(HandshakeError::Listen {
-                path,
-                source: std::io::Error::other(format!("the {} role is not available in this version", role.arg())),
-            });
+            return Err(HandshakeError::RoleUnavailable { role: role.arg() });
         }
     };
     let stop = shutdown.clone();
@@ -123,7 +115,7 @@ async fn serve(role: Role, env: &dyn Fn(&str) -> Option<String>) -> Result<(), H
     let served =
         router.serve_with_incoming_shutdown(UnixListenerStream::new(listener), async move { stop.wait().await }).await;
     drop(socket);
-    served.map_err(|e| HandshakeError::Listen { path, source: std::io::Error::other(e.to_string()) })
+    served.map_err(HandshakeError::Serve)
 }
 
 /// Ignore SIGINT (a Ctrl-C meant for the host must not kill the plugin first); stop on SIGTERM.

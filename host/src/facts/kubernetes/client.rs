@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use super::error::{ClientConfigError, KubeletError};
+use super::error::{ClientConfigError, Credential, CredentialError, KubeletError};
 use super::settings::{Endpoint, KubernetesSettings};
 use super::tls::{self, Verify};
 
@@ -56,8 +56,8 @@ impl std::fmt::Debug for KubeletClient {
     }
 }
 
-fn read(path: &Path) -> Result<Vec<u8>, String> {
-    std::fs::read(path).map_err(|e| format!("open {}: {e}", path.display()))
+fn read(what: Credential, path: &Path) -> Result<Vec<u8>, CredentialError> {
+    std::fs::read(path).map_err(|e| CredentialError::Read { what, path: path.to_owned(), problem: e.to_string() })
 }
 
 impl KubeletClient {
@@ -69,16 +69,16 @@ impl KubeletClient {
                 let host = if s.node_name.is_empty() { "127.0.0.1" } else { s.node_name.as_str() };
                 (format!("https://{host}:{port}/pods"), true)
             }
-            other => return Err(ClientConfigError(format!("no kubelet client for endpoint {other:?}"))),
+            other => return Err(ClientConfigError::NoClient(format!("{other:?}"))),
         };
         let credentials = match (&s.certificate_path, &s.private_key_path) {
             _ if s.use_anonymous_authentication => Credentials::None,
             (Some(cert), Some(key)) => Credentials::ClientCert { cert: cert.clone(), key: key.clone() },
             (Some(_), None) => {
-                return Err(ClientConfigError("the private key path is required with the certificate path".into()));
+                return Err(ClientConfigError::KeyMissing);
             }
             (None, Some(_)) => {
-                return Err(ClientConfigError("the certificate path is required with the private key path".into()));
+                return Err(ClientConfigError::CertificateMissing);
             }
             (None, None) => Credentials::Token(s.token_path.clone()),
         };
@@ -89,7 +89,7 @@ impl KubeletClient {
             skip_verify: s.skip_kubelet_verification,
             credentials,
         };
-        let loaded = params.load(None).map_err(ClientConfigError)?;
+        let loaded = params.load(None)?;
         Ok(Self { url, params, reload_interval: s.reload_interval, state: Mutex::new(loaded) })
     }
 
@@ -135,30 +135,30 @@ impl KubeletClient {
 impl Params {
     /// Read CA, key pair and token, and build an HTTP client (reusing `previous`'s when the TLS
     /// material did not change).
-    fn load(&self, previous: Option<&Loaded>) -> Result<Loaded, String> {
+    fn load(&self, previous: Option<&Loaded>) -> Result<Loaded, CredentialError> {
         let mut tls_material = Vec::new();
         let mut identity = None;
         let mut token = None;
         let verify = if !self.secure || self.skip_verify {
             Verify::Skip
         } else {
-            let ca = read(&self.ca_path).map_err(|e| format!("unable to load kubelet CA: {e}"))?;
+            let ca = read(Credential::Ca, &self.ca_path)?;
             tls_material.extend_from_slice(&ca);
-            let roots = tls::roots(&ca).map_err(|e| format!("unable to parse kubelet CA: {e}"))?;
+            let roots = tls::roots(&ca).map_err(CredentialError::Ca)?;
             if self.node_name.is_empty() { Verify::ChainOnly(roots) } else { Verify::WithName(roots) }
         };
         if self.secure {
             match &self.credentials {
                 Credentials::None => {}
                 Credentials::ClientCert { cert, key } => {
-                    let cert = read(cert).map_err(|e| format!("unable to load certificate: {e}"))?;
-                    let key = read(key).map_err(|e| format!("unable to load private key: {e}"))?;
+                    let cert = read(Credential::Certificate, cert)?;
+                    let key = read(Credential::PrivateKey, key)?;
                     tls_material.extend_from_slice(&cert);
                     tls_material.extend_from_slice(&key);
-                    identity = Some(tls::identity(&cert, &key).map_err(|e| format!("unable to load keypair: {e}"))?);
+                    identity = Some(tls::identity(&cert, &key).map_err(CredentialError::Keypair)?);
                 }
                 Credentials::Token(path) => {
-                    let raw = read(path).map_err(|e| format!("unable to load token: {e}"))?;
+                    let raw = read(Credential::Token, path)?;
                     let t = String::from_utf8_lossy(&raw).trim().to_owned();
                     token = (!t.is_empty()).then_some(t);
                 }
@@ -167,14 +167,13 @@ impl Params {
         let http = match previous {
             Some(p) if p.tls_material == tls_material => p.http.clone(),
             _ => {
-                let config =
-                    tls::client_config(verify, identity).map_err(|e| format!("unable to load keypair: {e}"))?;
+                let config = tls::client_config(verify, identity).map_err(CredentialError::Keypair)?;
                 reqwest::Client::builder()
                     .use_preconfigured_tls(config)
                     .timeout(REQUEST_TIMEOUT)
                     .no_proxy()
                     .build()
-                    .map_err(|e| format!("unable to build the kubelet client: {e}"))?
+                    .map_err(|e| CredentialError::Client(chain(&e)))?
             }
         };
         Ok(Loaded { http, token, tls_material, at: Instant::now() })

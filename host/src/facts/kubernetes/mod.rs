@@ -17,7 +17,7 @@ mod tls;
 
 use std::sync::Arc;
 
-pub use error::{ClientConfigError, Code, K8sError, KubeletError};
+pub use error::{ClientConfigError, Code, Credential, CredentialError, K8sError, KubeletError, TlsError};
 pub use pod_list::PodList;
 pub use selectors::k8s_selectors;
 pub use settings::{

@@ -32,10 +32,10 @@ impl std::fmt::Debug for NamespaceLabels {
 impl NamespaceLabels {
     /// A client with in-cluster credentials, each overridable.
     pub(crate) fn new(api: &ApiServerSettings, ttl: Duration) -> Result<Self, ClientConfigError> {
-        let err = |e: &dyn std::fmt::Display| ClientConfigError(format!("unable to create the API server client: {e}"));
+        let err = |e: &dyn std::fmt::Display| ClientConfigError::ApiServer(e.to_string());
         let mut config = match &api.url {
             Some(url) => {
-                let uri = url.parse().map_err(|e: http::uri::InvalidUri| err(&e))?;
+                let uri = url.parse().map_err(|e| ClientConfigError::ApiServer(format!("{e}")))?;
                 let mut c = kube::Config::new(uri);
                 c.root_cert_file = Some(super::settings::SERVICE_ACCOUNT_CA.into());
                 c.auth_info.token_file = Some(super::settings::SERVICE_ACCOUNT_TOKEN.into());

@@ -10,6 +10,8 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 
+use super::error::TlsError;
+
 /// How the kubelet's certificate is checked.
 pub(crate) enum Verify {
     /// `skip_kubelet_verification`: any certificate.
@@ -25,16 +27,16 @@ fn provider() -> Arc<CryptoProvider> {
 }
 
 /// Parse a PEM CA bundle. Errors are SPIRE's "unable to parse kubelet CA" cases.
-pub(crate) fn roots(pem: &[u8]) -> Result<RootCertStore, String> {
+pub(crate) fn roots(pem: &[u8]) -> Result<RootCertStore, TlsError> {
     let mut store = RootCertStore::empty();
     let mut n = 0;
     for cert in CertificateDer::pem_slice_iter(pem) {
-        let cert = cert.map_err(|e| e.to_string())?;
-        store.add(cert).map_err(|e| e.to_string())?;
+        let cert = cert.map_err(|e| TlsError::Pem(e.to_string()))?;
+        store.add(cert).map_err(|e| TlsError::Rustls(e.to_string()))?;
         n += 1;
     }
     if n == 0 {
-        return Err("no PEM certificates found".into());
+        return Err(TlsError::NoCertificates("no PEM certificates found"));
     }
     Ok(store)
 }
@@ -43,13 +45,13 @@ pub(crate) fn roots(pem: &[u8]) -> Result<RootCertStore, String> {
 pub(crate) fn identity(
     cert_pem: &[u8],
     key_pem: &[u8],
-) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), String> {
+) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), TlsError> {
     let chain: Vec<CertificateDer<'static>> =
-        CertificateDer::pem_slice_iter(cert_pem).collect::<Result<_, _>>().map_err(|e| e.to_string())?;
+        CertificateDer::pem_slice_iter(cert_pem).collect::<Result<_, _>>().map_err(|e| TlsError::Pem(e.to_string()))?;
     if chain.is_empty() {
-        return Err("no PEM certificates found in the certificate file".into());
+        return Err(TlsError::NoCertificates("no PEM certificates found in the certificate file"));
     }
-    let key = PrivateKeyDer::from_pem_slice(key_pem).map_err(|e| e.to_string())?;
+    let key = PrivateKeyDer::from_pem_slice(key_pem).map_err(|e| TlsError::Pem(e.to_string()))?;
     Ok((chain, key))
 }
 
@@ -57,11 +59,11 @@ pub(crate) fn identity(
 pub(crate) fn client_config(
     verify: Verify,
     identity: Option<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)>,
-) -> Result<ClientConfig, String> {
+) -> Result<ClientConfig, TlsError> {
     let provider = provider();
     let builder = ClientConfig::builder_with_provider(Arc::clone(&provider))
         .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| TlsError::Rustls(e.to_string()))?;
     let chain_only = matches!(verify, Verify::ChainOnly(_));
     let builder = match verify {
         Verify::Skip => builder.dangerous().with_custom_certificate_verifier(Arc::new(AnyCertificate(provider))),
@@ -69,12 +71,12 @@ pub(crate) fn client_config(
         Verify::ChainOnly(roots) => {
             let inner = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
                 .build()
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| TlsError::Rustls(e.to_string()))?;
             builder.dangerous().with_custom_certificate_verifier(Arc::new(ChainOnly(inner)))
         }
     };
     let mut config = match identity {
-        Some((chain, key)) => builder.with_client_auth_cert(chain, key).map_err(|e| e.to_string())?,
+        Some((chain, key)) => builder.with_client_auth_cert(chain, key).map_err(|e| TlsError::Rustls(e.to_string()))?,
         None => builder.with_no_client_auth(),
     };
     if chain_only {
