@@ -66,6 +66,17 @@ impl From<SelectorKind> for String {
 ///
 /// The value is kept byte for byte as the source produced it (SPIRE does not escape values, and
 /// neither do we: `k8s:pod-image:nginx:1.25.4` is one selector whose value contains a colon).
+///
+/// ```
+/// use attestor::Selector;
+///
+/// let s: Selector = "k8s:pod-image:nginx:1.25.4".parse()?;
+/// assert_eq!(s.kind().as_str(), "k8s");
+/// assert_eq!(s.value(), "pod-image:nginx:1.25.4"); // what SPIRE receives
+/// assert_eq!((s.key(), s.key_value()), ("pod-image", "nginx:1.25.4"));
+/// assert!("no-kind".parse::<Selector>().is_err());
+/// # Ok::<(), attestor::selector::InvalidSelector>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct Selector {

@@ -12,6 +12,14 @@ const MAX_ID_LEN: usize = 2048;
 ///
 /// Only lower-case letters, digits, `.`, `-` and `_` are allowed, so two spellings of one trust
 /// domain can never compare unequal.
+///
+/// ```
+/// use attestor::TrustDomain;
+///
+/// assert_eq!(TrustDomain::new("example.org")?.as_str(), "example.org");
+/// assert!(TrustDomain::new("Example.org").is_err(), "upper case would make two spellings");
+/// # Ok::<(), attestor::spiffe_id::InvalidSpiffeId>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct TrustDomain(String);
@@ -64,6 +72,16 @@ impl From<TrustDomain> for String {
 }
 
 /// A SPIFFE ID: `spiffe://<trust domain><path>`.
+///
+/// ```
+/// use attestor::SpiffeId;
+///
+/// let id: SpiffeId = "spiffe://example.org/ns/payments/sa/ledger".parse()?;
+/// assert_eq!(id.trust_domain().as_str(), "example.org");
+/// assert_eq!(id.path(), "/ns/payments/sa/ledger");
+/// assert!("spiffe://example.org/a//b".parse::<SpiffeId>().is_err(), "empty segment");
+/// # Ok::<(), attestor::spiffe_id::InvalidSpiffeId>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct SpiffeId {

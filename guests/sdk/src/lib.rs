@@ -3,7 +3,7 @@
 //! A module turns the facts attestor gathered about a workload into selectors and facts of its
 //! own. Implement [`Module`] and call [`export_module!`]:
 //!
-//! ```ignore
+//! ```
 //! use attestor_guest::{Attestation, Error, Module, Workload};
 //!
 //! struct Root;
@@ -23,6 +23,7 @@
 //! }
 //!
 //! attestor_guest::export_module!(Root);
+//! # fn main() {}
 //! ```
 //!
 //! Build for `wasm32-unknown-unknown` (`cargo xtask guests` does it, and turns the result into a

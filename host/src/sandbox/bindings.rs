@@ -8,5 +8,5 @@ wasmtime::component::bindgen!({
     imports: { default: trappable },
 });
 
-pub use attestor::plugin::host::Level;
-pub use attestor::plugin::types as wit;
+pub use self::attestor::plugin::host::Level;
+pub use self::attestor::plugin::types as wit;

@@ -22,6 +22,15 @@ const LIMIT: u64 = 1 << 63;
 /// `μs`, `ms`, `s`, `m`, `h`; `0` alone needs no unit. Whole parts are integers (a value past
 /// the range of an `int64` of nanoseconds is an error, never rounded); fractions are scaled as
 /// Go scales them.
+///
+/// ```
+/// use attestor::time::parse_go_duration;
+///
+/// assert_eq!(parse_go_duration("1m30s"), Ok(90_000_000_000));
+/// assert_eq!(parse_go_duration("1.5h"), Ok(5_400_000_000_000));
+/// assert_eq!(parse_go_duration("-500ms"), Ok(-500_000_000));
+/// assert_eq!(parse_go_duration("5").unwrap_err(), "time: missing unit in duration \"5\"");
+/// ```
 pub fn parse_go_duration(input: &str) -> Result<i64, String> {
     let invalid = || format!("time: invalid duration {input:?}");
     let (negative, mut rest) = match input.as_bytes().first() {
@@ -157,6 +166,19 @@ pub enum NonPositive {
 const GO_MAX: Duration = Duration::from_nanos(i64::MAX.unsigned_abs());
 
 /// The values a duration key accepts: a range and the key's rule for zero and negatives.
+///
+/// ```
+/// use std::time::Duration;
+/// use attestor::time::DurationRange;
+///
+/// let timeout = DurationRange::new(Duration::from_millis(1), Duration::from_secs(60));
+/// assert_eq!(timeout.check("50ms"), Ok(Some(Duration::from_millis(50))));
+/// assert_eq!(timeout.check("0").unwrap_err().to_string(), "must be between 1ms and 1m0s, got \"0\"");
+///
+/// // SPIRE's rule for its `k8s` durations: zero or negative means "the default".
+/// let poll = DurationRange::default_unless_positive(Duration::from_secs(3600));
+/// assert_eq!(poll.check("-1s"), Ok(None));
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DurationRange {
     min: Duration,
