@@ -112,116 +112,199 @@ impl Statement<'_> {
         };
         id.to_string().trim_start_matches("policy").parse().unwrap_or(usize::MAX)
     }
+
+    fn annotation(&self, key: &str) -> Option<String> {
+        match self {
+            Self::Static(p) => p.annotation(key).map(str::to_owned),
+            Self::Template(t) => t.annotation(key).map(str::to_owned),
+        }
+    }
+
+    fn kind(&self) -> PolicyKind {
+        match self {
+            Self::Static(_) => PolicyKind::Static,
+            Self::Template(_) => PolicyKind::Template,
+        }
+    }
+
+    fn effect(&self) -> Effect {
+        match self {
+            Self::Static(p) => p.effect(),
+            Self::Template(t) => t.effect(),
+        }
+    }
+
+    fn passes(&self) -> Vec<Pass> {
+        match self {
+            Self::Static(p) => passes_of(p.action_constraint()),
+            Self::Template(t) => passes_of(t.action_constraint()),
+        }
+    }
+}
+
+/// What the files hold once parsed and named: policies, templates, links and prefixes.
+#[derive(Default)]
+struct Parsed {
+    metas: BTreeMap<String, PolicyMeta>,
+    statics: Vec<(Policy, PolicyMeta)>,
+    templates: Vec<(Template, PolicyMeta)>,
+    links: Vec<data::Link>,
+    prefixes: PrefixTable,
+}
+
+impl Parsed {
+    /// Record a named statement under its `@id`.
+    fn add(&mut self, statement: Statement<'_>, meta: PolicyMeta) {
+        self.metas.insert(meta.id.clone(), meta.clone());
+        let id = PolicyId::new(&meta.id);
+        match statement {
+            Statement::Static(p) => self.statics.push((p.new_id(id), meta)),
+            Statement::Template(t) => self.templates.push((t.new_id(id), meta)),
+        }
+    }
+}
+
+/// Identity rules found among the static policies, and the lint findings that do not refuse.
+struct Linted {
+    rules: Vec<IdentityRule>,
+    warnings: Vec<PolicyError>,
 }
 
 /// Load a policy set from files. Every problem found is reported, not just the first.
 pub(crate) fn load(files: &[PolicyFile], opts: &LoadOptions<'_>) -> Result<Loaded, PolicyError> {
     let schema = schema()?;
     let mut problems = Vec::new();
-    let mut warnings = Vec::new();
-    let mut metas: BTreeMap<String, PolicyMeta> = BTreeMap::new();
-    let mut statics: Vec<(Policy, PolicyMeta)> = Vec::new();
-    let mut templates: Vec<(Template, PolicyMeta)> = Vec::new();
-    let mut links = Vec::new();
-    let mut prefixes = PrefixTable::default();
+    let Parsed { mut metas, statics, templates, links, prefixes } = parse(files, &mut problems);
+    let Linted { mut rules, warnings } = lint(&statics, &templates, opts, &mut problems);
+    let linked = link(&templates, &links, &mut metas, &mut problems);
+    let all = assemble(&statics, &templates, &linked, &mut problems);
+    let baseline = baseline()?;
+    if problems.is_empty() {
+        validate(&schema, &all, files, &metas, &mut problems);
+    }
+    if !problems.is_empty() {
+        return Err(if problems.len() == 1 { problems.remove(0) } else { PolicyError::Many(problems) });
+    }
+    let slices = slice(&statics, &linked, &baseline)?;
+    let emit_memoisable = emit_memoisable(&statics, &linked);
+    let context_free = !statics.iter().any(|(p, _)| rules::reads_var(p.to_json().ok(), "context"))
+        && !templates.iter().any(|(t, _)| rules::reads_var(t.to_json().ok(), "context"));
+    rules.sort_by(|a, b| a.id.cmp(&b.id));
+    Ok(Loaded { schema, metas, rules, slices, emit_memoisable, context_free, prefixes, warnings })
+}
+
+/// Parse every file by kind: links, ID prefixes, and `.cedar` statements named by `@id`.
+fn parse(files: &[PolicyFile], problems: &mut Vec<PolicyError>) -> Parsed {
+    let mut parsed = Parsed::default();
     for file in files {
         if is_links(file) {
             match data::links(file) {
-                Ok(l) => links.extend(l),
+                Ok(l) => parsed.links.extend(l),
                 Err(e) => problems.push(e),
             }
-            continue;
-        }
-        if is_prefixes(file) {
-            if let Err(e) = prefixes.add_file(file) {
+        } else if is_prefixes(file) {
+            if let Err(e) = parsed.prefixes.add_file(file) {
                 problems.push(e);
             }
-            continue;
-        }
-        if !is_cedar(file) {
-            continue;
-        }
-        let parsed = match PolicySet::from_str(&file.text) {
-            Ok(p) => p,
-            Err(e) => {
-                let offset = e.labels().and_then(|mut l| l.next()).map_or(0, |l| l.offset());
-                problems.push(PolicyError::Syntax { at: at(file, offset), message: diagnostic_text(&e) });
-                continue;
-            }
-        };
-        let offsets = file.statement_offsets();
-        // Cedar names statements policy0, policy1… in source order, templates included.
-        let mut in_order: Vec<Statement<'_>> =
-            parsed.policies().map(Statement::Static).chain(parsed.templates().map(Statement::Template)).collect();
-        in_order.sort_by_key(Statement::index);
-        for (n, statement) in in_order.into_iter().enumerate() {
-            let offset = offsets.get(n).copied().unwrap_or(0);
-            let location = at(file, offset);
-            let annotation = |key: &str| match &statement {
-                Statement::Static(p) => p.annotation(key).map(str::to_owned),
-                Statement::Template(t) => t.annotation(key).map(str::to_owned),
-            };
-            let Some(id) = annotation("id") else {
-                problems.push(PolicyError::MissingId { at: location });
-                continue;
-            };
-            if let Some(first) = metas.get(&id) {
-                problems.push(PolicyError::DuplicateId { id, at: location, first: first.at.clone() });
-                continue;
-            }
-            if id.starts_with("baseline-") {
-                problems.push(PolicyError::Invalid {
-                    at: location,
-                    id,
-                    message: "ids starting with `baseline-` are reserved for attestor's built-in permits".into(),
-                });
-                continue;
-            }
-            let end = offsets.get(n + 1).copied().unwrap_or(file.text.len());
-            let (effect, passes) = match &statement {
-                Statement::Static(p) => (p.effect(), passes_of(p.action_constraint())),
-                Statement::Template(t) => (t.effect(), passes_of(t.action_constraint())),
-            };
-            let kind = match &statement {
-                Statement::Static(_) => PolicyKind::Static,
-                Statement::Template(_) => PolicyKind::Template,
-            };
-            let meta = PolicyMeta {
-                id: id.clone(),
-                kind,
-                at: location,
-                effect,
-                passes,
-                reason: annotation("reason"),
-                text: statement_text(&file.text[offset..end]),
-            };
-            metas.insert(id.clone(), meta.clone());
-            match statement {
-                Statement::Static(p) => statics.push((p.new_id(PolicyId::new(id)), meta)),
-                Statement::Template(t) => templates.push((t.new_id(PolicyId::new(id)), meta)),
-            }
+        } else if is_cedar(file) {
+            parse_cedar(file, &mut parsed, problems);
         }
     }
+    parsed
+}
 
-    let mut rules = Vec::new();
-    for (policy, meta) in &statics {
+/// Parse one `.cedar` file and add its statements, in source order, under their `@id`s.
+fn parse_cedar(file: &PolicyFile, parsed: &mut Parsed, problems: &mut Vec<PolicyError>) {
+    let set = match PolicySet::from_str(&file.text) {
+        Ok(p) => p,
+        Err(e) => {
+            let offset = e.labels().and_then(|mut l| l.next()).map_or(0, |l| l.offset());
+            problems.push(PolicyError::Syntax { at: at(file, offset), message: diagnostic_text(&e) });
+            return;
+        }
+    };
+    let offsets = file.statement_offsets();
+    // Cedar names statements policy0, policy1… in source order, templates included.
+    let mut in_order: Vec<Statement<'_>> =
+        set.policies().map(Statement::Static).chain(set.templates().map(Statement::Template)).collect();
+    in_order.sort_by_key(Statement::index);
+    for (n, statement) in in_order.into_iter().enumerate() {
+        let offset = offsets.get(n).copied().unwrap_or(0);
+        let end = offsets.get(n + 1).copied().unwrap_or(file.text.len());
+        match describe(&statement, at(file, offset), &file.text[offset..end], &parsed.metas) {
+            Ok(meta) => parsed.add(statement, meta),
+            Err(problem) => problems.push(problem),
+        }
+    }
+}
+
+/// Name one statement by its `@id` (present, unique, not reserved) and describe it.
+fn describe(
+    statement: &Statement<'_>,
+    location: Location,
+    span: &str,
+    metas: &BTreeMap<String, PolicyMeta>,
+) -> Result<PolicyMeta, PolicyError> {
+    let Some(id) = statement.annotation("id") else {
+        return Err(PolicyError::MissingId { at: location });
+    };
+    if let Some(first) = metas.get(&id) {
+        return Err(PolicyError::DuplicateId { id, at: location, first: first.at.clone() });
+    }
+    if id.starts_with("baseline-") {
+        return Err(PolicyError::Invalid {
+            at: location,
+            id,
+            message: "ids starting with `baseline-` are reserved for attestor's built-in permits".into(),
+        });
+    }
+    Ok(PolicyMeta {
+        id,
+        kind: statement.kind(),
+        at: location,
+        effect: statement.effect(),
+        passes: statement.passes(),
+        reason: statement.annotation("reason"),
+        text: statement_text(span),
+    })
+}
+
+/// Check identity rules and templates: refusals go to `problems`, lint findings to warnings.
+fn lint(
+    statics: &[(Policy, PolicyMeta)],
+    templates: &[(Template, PolicyMeta)],
+    opts: &LoadOptions<'_>,
+    problems: &mut Vec<PolicyError>,
+) -> Linted {
+    let mut linted = Linted { rules: Vec::new(), warnings: Vec::new() };
+    for (policy, meta) in statics {
         match rules::check(policy, meta, opts) {
-            Ok(Some(rule)) => rules.push(rule),
+            Ok(Some(rule)) => linted.rules.push(rule),
             Ok(None) => {}
             Err(message) => problems.push(PolicyError::Invalid { at: meta.at.clone(), id: meta.id.clone(), message }),
         }
         let templates: Vec<&str> = ["spiffe_id", "hint", "dns"].iter().filter_map(|k| policy.annotation(k)).collect();
         for message in rules::warnings(policy.to_json().ok(), meta, &templates) {
-            warnings.push(PolicyError::Invalid { at: meta.at.clone(), id: meta.id.clone(), message });
+            linted.warnings.push(PolicyError::Invalid { at: meta.at.clone(), id: meta.id.clone(), message });
         }
     }
-    for (template, meta) in &templates {
+    for (template, meta) in templates {
         if let Err(message) = rules::check_template(template, meta) {
             problems.push(PolicyError::Invalid { at: meta.at.clone(), id: meta.id.clone(), message });
         }
     }
-    let mut linked: Vec<(&Template, &data::Link)> = Vec::new();
-    for link in &links {
+    linted
+}
+
+/// Match each link to its template and name it; the links that can be made, in file order.
+fn link<'a>(
+    templates: &'a [(Template, PolicyMeta)],
+    links: &'a [data::Link],
+    metas: &mut BTreeMap<String, PolicyMeta>,
+    problems: &mut Vec<PolicyError>,
+) -> Vec<(&'a Template, &'a data::Link)> {
+    let mut linked = Vec::new();
+    for link in links {
         let Some((template, tmeta)) = templates.iter().find(|(t, _)| t.id() == &link.template_id) else {
             problems.push(PolicyError::Invalid {
                 at: link.at.clone(),
@@ -251,20 +334,29 @@ pub(crate) fn load(files: &[PolicyFile], opts: &LoadOptions<'_>) -> Result<Loade
         metas.insert(link.link_id.clone(), meta);
         linked.push((template, link));
     }
+    linked
+}
 
+/// The whole set as one Cedar `PolicySet`: policies, templates, then links.
+fn assemble(
+    statics: &[(Policy, PolicyMeta)],
+    templates: &[(Template, PolicyMeta)],
+    linked: &[(&Template, &data::Link)],
+    problems: &mut Vec<PolicyError>,
+) -> PolicySet {
     let mut all = PolicySet::new();
-    for (policy, _) in &statics {
+    for (policy, _) in statics {
         // Ids were checked for uniqueness above, so adding cannot fail on a duplicate.
         if let Err(e) = all.add(policy.clone()) {
             problems.push(PolicyError::Assemble(Box::new(e)));
         }
     }
-    for (template, _) in &templates {
+    for (template, _) in templates {
         if let Err(e) = all.add_template(template.clone()) {
             problems.push(PolicyError::Assemble(Box::new(e)));
         }
     }
-    for (_, link) in &linked {
+    for (_, link) in linked {
         if let Err(e) = all.link(link.template_id.clone(), PolicyId::new(&link.link_id), link.args.clone()) {
             problems.push(PolicyError::Invalid {
                 at: link.at.clone(),
@@ -273,40 +365,50 @@ pub(crate) fn load(files: &[PolicyFile], opts: &LoadOptions<'_>) -> Result<Loade
             });
         }
     }
-    let baseline = PolicySet::from_str(BASELINE).map_err(|e| PolicyError::Schema(e.to_string()))?;
-    let baseline: Vec<Policy> =
-        baseline.policies().filter_map(|p| p.annotation("id").map(|id| p.new_id(PolicyId::new(id)))).collect();
-    if problems.is_empty() {
-        let result = Validator::new(schema.clone()).validate(&all, ValidationMode::Strict);
-        for e in result.validation_errors() {
-            problems.push(invalid(files, &metas, e.policy_id(), e));
-        }
-        for w in result.validation_warnings() {
-            problems.push(invalid(files, &metas, w.policy_id(), w));
-        }
-    }
-    if !problems.is_empty() {
-        return Err(if problems.len() == 1 { problems.remove(0) } else { PolicyError::Many(problems) });
-    }
+    all
+}
 
+/// The built-in permits, named by their `@id`.
+fn baseline() -> Result<Vec<Policy>, PolicyError> {
+    let baseline = PolicySet::from_str(BASELINE).map_err(|e| PolicyError::Schema(e.to_string()))?;
+    Ok(baseline.policies().filter_map(|p| p.annotation("id").map(|id| p.new_id(PolicyId::new(id)))).collect())
+}
+
+/// Validate the assembled set strictly against the schema; errors, then warnings, are problems.
+fn validate(
+    schema: &Schema,
+    all: &PolicySet,
+    files: &[PolicyFile],
+    metas: &BTreeMap<String, PolicyMeta>,
+    problems: &mut Vec<PolicyError>,
+) {
+    let result = Validator::new(schema.clone()).validate(all, ValidationMode::Strict);
+    for e in result.validation_errors() {
+        problems.push(invalid(files, metas, e.policy_id(), e));
+    }
+    for w in result.validation_warnings() {
+        problems.push(invalid(files, metas, w.policy_id(), w));
+    }
+}
+
+/// Every pass's slice: its static policies, its links, then the baseline permits.
+fn slice(
+    statics: &[(Policy, PolicyMeta)],
+    linked: &[(&Template, &data::Link)],
+    baseline: &[Policy],
+) -> Result<HashMap<Pass, Slice>, PolicyError> {
     let mut per_pass: HashMap<Pass, Vec<(SliceItem<'_>, bool)>> = HashMap::new();
-    let mut emit_memoisable = true;
-    for (policy, meta) in &statics {
+    for (policy, meta) in statics {
         for pass in &meta.passes {
-            if *pass == Pass::Emit {
-                emit_memoisable &= selector_only(policy);
-            }
             per_pass.entry(*pass).or_default().push((SliceItem::Static(policy), false));
         }
     }
-    for (template, link) in &linked {
+    for (template, link) in linked {
         for pass in passes_of(template.action_constraint()) {
-            // A linked policy is scoped to the entity it was linked with: never selector-only.
-            emit_memoisable &= pass != Pass::Emit;
             per_pass.entry(pass).or_default().push((SliceItem::Linked(template, link), false));
         }
     }
-    for policy in &baseline {
+    for policy in baseline {
         for pass in passes_of(policy.action_constraint()) {
             per_pass.entry(pass).or_default().push((SliceItem::Static(policy), true));
         }
@@ -315,10 +417,15 @@ pub(crate) fn load(files: &[PolicyFile], opts: &LoadOptions<'_>) -> Result<Loade
     for pass in Pass::ALL {
         slices.insert(pass, Slice::build(per_pass.remove(&pass).unwrap_or_default())?);
     }
-    let context_free = !statics.iter().any(|(p, _)| rules::reads_var(p.to_json().ok(), "context"))
-        && !templates.iter().any(|(t, _)| rules::reads_var(t.to_json().ok(), "context"));
-    rules.sort_by(|a, b| a.id.cmp(&b.id));
-    Ok(Loaded { schema, metas, rules, slices, emit_memoisable, context_free, prefixes, warnings })
+    Ok(slices)
+}
+
+/// Whether every emit decision depends on the selector alone (see [`selector_only`]).
+fn emit_memoisable(statics: &[(Policy, PolicyMeta)], linked: &[(&Template, &data::Link)]) -> bool {
+    let emits = |passes: &[Pass]| passes.contains(&Pass::Emit);
+    statics.iter().all(|(policy, meta)| !emits(&meta.passes) || selector_only(policy))
+        // A linked policy is scoped to the entity it was linked with: never selector-only.
+        && !linked.iter().any(|(template, _)| emits(&passes_of(template.action_constraint())))
 }
 
 /// A statement's source: up to the next statement, without the comments that introduce the next
