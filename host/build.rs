@@ -16,6 +16,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("cargo:rerun-if-changed={}", root.join(f).display());
     }
     let fds = protox::compile(files, [&root])?;
-    tonic_prost_build::configure().build_client(true).build_server(true).compile_fds(fds)?;
+    // Clients only when tests or benchmarks ask for them (the `grpc-clients` feature): the
+    // plugin never dials its own services.
+    let clients = std::env::var_os("CARGO_FEATURE_GRPC_CLIENTS").is_some();
+    tonic_prost_build::configure().build_client(clients).build_server(true).compile_fds(fds)?;
     Ok(())
 }
