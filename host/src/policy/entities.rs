@@ -10,7 +10,7 @@ use cedar_policy::{Context, Entity, EntityId, EntityTypeName, EntityUid, Restric
 use super::error::{DecideError, PolicyError};
 use crate::selector::Selector;
 use crate::spiffe_id::{SpiffeId, TrustDomain};
-use crate::workload::Workload;
+use crate::workload::{ImageRef, KubernetesFacts, UnixFacts, Workload};
 
 /// Entity type names and action uids, parsed once per generation.
 pub(crate) struct Types {
@@ -98,7 +98,30 @@ fn tags<'a>(map: impl IntoIterator<Item = (&'a String, &'a String)>) -> Vec<(Str
 /// Build the workload's entities.
 pub(crate) fn subject(w: &Workload, td: &TrustDomain, t: &Types) -> Result<Subject, DecideError> {
     let mut entities = Vec::with_capacity(9);
-    let u = &w.unix;
+    let attestors: BTreeSet<&str> = w.selectors.iter().map(|sel| sel.kind().as_str()).collect();
+    let mut attrs = vec![
+        ("unix".to_owned(), unix(&w.unix)?),
+        ("attestors".to_owned(), Expr::new_set(attestors.into_iter().map(s))),
+    ];
+    let mut parents = Vec::new();
+    if let Some(k) = &w.kubernetes {
+        let in_pod = kubernetes(k, t, &mut entities)?;
+        attrs.push(("k8s".to_owned(), in_pod.record));
+        parents = in_pod.parents;
+    }
+
+    let principal = Types::uid(&t.workload, &format!("pid:{}", w.unix.pid));
+    let facts: Vec<(String, Expr)> = w.facts.iter().map(|(k, v)| (k.to_string(), s(v))).collect();
+    entities.push(Entity::new_with_tags(principal.clone(), attrs, parents, facts).map_err(err)?);
+    let trust_domain = Types::uid(&t.trust_domain, td.as_str());
+    entities
+        .push(Entity::new_with_tags(trust_domain.clone(), [("name".to_owned(), s(td.as_str()))], [], []).map_err(err)?);
+
+    Ok(Subject { principal, trust_domain, entities })
+}
+
+/// The workload's `unix` attribute: ids, groups, and what is known of its user and executable.
+fn unix(u: &UnixFacts) -> Result<Expr, DecideError> {
     let mut unix = vec![
         ("pid".to_owned(), long(u.pid.0)),
         ("uid".to_owned(), long(u.euid.0)),
@@ -120,100 +143,122 @@ pub(crate) fn subject(w: &Workload, td: &TrustDomain, t: &Types) -> Result<Subje
     if let Some(sha) = &u.exe_sha256 {
         unix.push(("sha256".to_owned(), s(sha)));
     }
-    let attestors: BTreeSet<&str> = w.selectors.iter().map(|sel| sel.kind().as_str()).collect();
-    let mut attrs = vec![
-        ("unix".to_owned(), Expr::new_record(unix).map_err(err)?),
-        ("attestors".to_owned(), Expr::new_set(attestors.into_iter().map(s))),
+    Expr::new_record(unix).map_err(err)
+}
+
+/// The uids of a pod's entities.
+struct PodUids {
+    namespace: EntityUid,
+    service_account: EntityUid,
+    node: EntityUid,
+    pod: EntityUid,
+    annotations: EntityUid,
+}
+
+/// What a workload in a pod adds to its own entity.
+struct InPod {
+    /// Its `k8s` attribute.
+    record: Expr,
+    /// Its parents: pod, service account, namespace.
+    parents: Vec<EntityUid>,
+}
+
+/// A workload in a pod: add the pod's entities (and its container's image) and say what the
+/// workload's own entity gains.
+fn kubernetes(k: &KubernetesFacts, t: &Types, entities: &mut Vec<Entity>) -> Result<InPod, DecideError> {
+    let p = &k.pod;
+    let uids = PodUids {
+        namespace: Types::uid(&t.namespace, &p.namespace),
+        service_account: Types::uid(&t.service_account, &format!("{}/{}", p.namespace, p.service_account)),
+        node: Types::uid(&t.node, &p.node_name),
+        pod: Types::uid(&t.pod, &p.uid.0),
+        annotations: Types::uid(&t.annotations, &p.uid.0),
+    };
+    pod_entities(k, &uids, entities)?;
+    let mut k8s = vec![
+        ("pod".to_owned(), Expr::new_entity_uid(uids.pod.clone())),
+        ("namespace".to_owned(), Expr::new_entity_uid(uids.namespace.clone())),
+        ("serviceAccount".to_owned(), Expr::new_entity_uid(uids.service_account.clone())),
+        ("node".to_owned(), Expr::new_entity_uid(uids.node)),
+        ("initContainer".to_owned(), Expr::new_bool(k.container.as_ref().is_some_and(|c| c.init))),
     ];
-    let mut parents = Vec::new();
-
-    if let Some(k) = &w.kubernetes {
-        let p = &k.pod;
-        let ns = Types::uid(&t.namespace, &p.namespace);
-        let sa = Types::uid(&t.service_account, &format!("{}/{}", p.namespace, p.service_account));
-        let node = Types::uid(&t.node, &p.node_name);
-        let pod = Types::uid(&t.pod, &p.uid.0);
-        let ann = Types::uid(&t.annotations, &p.uid.0);
-        entities.push(
-            Entity::new_with_tags(ns.clone(), [("name".to_owned(), s(&p.namespace))], [], tags(&k.namespace_labels))
-                .map_err(err)?,
-        );
-        entities.push(
-            Entity::new_with_tags(
-                sa.clone(),
-                [("name".to_owned(), s(&p.service_account)), ("namespace".to_owned(), s(&p.namespace))],
-                [ns.clone()],
-                [],
-            )
-            .map_err(err)?,
-        );
-        entities
-            .push(Entity::new_with_tags(node.clone(), [("name".to_owned(), s(&p.node_name))], [], []).map_err(err)?);
-        entities.push(Entity::new_with_tags(ann.clone(), [], [], tags(&p.annotations)).map_err(err)?);
-        let mut pod_attrs = vec![
-            ("name".to_owned(), s(&p.name)),
-            ("uid".to_owned(), s(&p.uid.0)),
-            ("namespace".to_owned(), s(&p.namespace)),
-            ("serviceAccount".to_owned(), Expr::new_entity_uid(sa.clone())),
-            ("node".to_owned(), Expr::new_entity_uid(node.clone())),
-            ("annotations".to_owned(), Expr::new_entity_uid(ann)),
-            ("hostNetwork".to_owned(), Expr::new_bool(p.host_network)),
-        ];
-        if let Some(o) = p.owners.first() {
-            let owner = Expr::new_record([
-                ("kind".to_owned(), s(&o.kind)),
-                ("name".to_owned(), s(&o.name)),
-                ("uid".to_owned(), s(&o.uid)),
-            ])
-            .map_err(err)?;
-            pod_attrs.push(("owner".to_owned(), owner));
-        }
-        entities.push(Entity::new_with_tags(pod.clone(), pod_attrs, [ns.clone()], tags(&p.labels)).map_err(err)?);
-        let mut k8s = vec![
-            ("pod".to_owned(), Expr::new_entity_uid(pod.clone())),
-            ("namespace".to_owned(), Expr::new_entity_uid(ns.clone())),
-            ("serviceAccount".to_owned(), Expr::new_entity_uid(sa.clone())),
-            ("node".to_owned(), Expr::new_entity_uid(node)),
-            ("initContainer".to_owned(), Expr::new_bool(k.container.as_ref().is_some_and(|c| c.init))),
-        ];
-        if let Some(c) = &k.container {
-            k8s.push(("container".to_owned(), s(&c.name)));
-            let id = if c.image.id.is_empty() { &c.image.name } else { &c.image.id };
-            let image = Types::uid(&t.image, id);
-            let mut image_attrs = vec![
-                ("ref".to_owned(), s(&c.image.name)),
-                ("id".to_owned(), s(&c.image.id)),
-                ("repository".to_owned(), s(repository(&c.image.name))),
-            ];
-            if let Some(d) = digest(&c.image.id).or_else(|| digest(&c.image.name)) {
-                image_attrs.push(("digest".to_owned(), s(d)));
-            }
-            if let Some(sig) = &c.image.sigstore {
-                let strings = |v: &[String]| Expr::new_set(v.iter().map(|x| s(x)));
-                let record = Expr::new_record([
-                    ("verified".to_owned(), Expr::new_bool(sig.verified)),
-                    ("satisfiedPolicies".to_owned(), strings(&sig.satisfied_policies)),
-                    ("signerIdentities".to_owned(), strings(&sig.signer_identities)),
-                    ("predicateTypes".to_owned(), strings(&sig.predicate_types)),
-                ])
-                .map_err(err)?;
-                image_attrs.push(("sigstore".to_owned(), record));
-            }
-            entities.push(Entity::new_with_tags(image.clone(), image_attrs, [], []).map_err(err)?);
-            k8s.push(("image".to_owned(), Expr::new_entity_uid(image)));
-        }
-        attrs.push(("k8s".to_owned(), Expr::new_record(k8s).map_err(err)?));
-        parents = vec![pod, sa, ns];
+    if let Some(c) = &k.container {
+        k8s.push(("container".to_owned(), s(&c.name)));
+        let image = image(&c.image, t)?;
+        let uid = image.uid();
+        entities.push(image);
+        k8s.push(("image".to_owned(), Expr::new_entity_uid(uid)));
     }
+    let record = Expr::new_record(k8s).map_err(err)?;
+    Ok(InPod { record, parents: vec![uids.pod, uids.service_account, uids.namespace] })
+}
 
-    let principal = Types::uid(&t.workload, &format!("pid:{}", u.pid));
-    let facts: Vec<(String, Expr)> = w.facts.iter().map(|(k, v)| (k.to_string(), s(v))).collect();
-    entities.push(Entity::new_with_tags(principal.clone(), attrs, parents, facts).map_err(err)?);
-    let trust_domain = Types::uid(&t.trust_domain, td.as_str());
+/// The pod's namespace, service account, node, annotations and the pod itself, in that order.
+fn pod_entities(k: &KubernetesFacts, uids: &PodUids, entities: &mut Vec<Entity>) -> Result<(), DecideError> {
+    let p = &k.pod;
+    let ns = &uids.namespace;
+    entities.push(
+        Entity::new_with_tags(ns.clone(), [("name".to_owned(), s(&p.namespace))], [], tags(&k.namespace_labels))
+            .map_err(err)?,
+    );
+    entities.push(
+        Entity::new_with_tags(
+            uids.service_account.clone(),
+            [("name".to_owned(), s(&p.service_account)), ("namespace".to_owned(), s(&p.namespace))],
+            [ns.clone()],
+            [],
+        )
+        .map_err(err)?,
+    );
     entities
-        .push(Entity::new_with_tags(trust_domain.clone(), [("name".to_owned(), s(td.as_str()))], [], []).map_err(err)?);
+        .push(Entity::new_with_tags(uids.node.clone(), [("name".to_owned(), s(&p.node_name))], [], []).map_err(err)?);
+    entities.push(Entity::new_with_tags(uids.annotations.clone(), [], [], tags(&p.annotations)).map_err(err)?);
+    let mut pod_attrs = vec![
+        ("name".to_owned(), s(&p.name)),
+        ("uid".to_owned(), s(&p.uid.0)),
+        ("namespace".to_owned(), s(&p.namespace)),
+        ("serviceAccount".to_owned(), Expr::new_entity_uid(uids.service_account.clone())),
+        ("node".to_owned(), Expr::new_entity_uid(uids.node.clone())),
+        ("annotations".to_owned(), Expr::new_entity_uid(uids.annotations.clone())),
+        ("hostNetwork".to_owned(), Expr::new_bool(p.host_network)),
+    ];
+    if let Some(o) = p.owners.first() {
+        let owner = Expr::new_record([
+            ("kind".to_owned(), s(&o.kind)),
+            ("name".to_owned(), s(&o.name)),
+            ("uid".to_owned(), s(&o.uid)),
+        ])
+        .map_err(err)?;
+        pod_attrs.push(("owner".to_owned(), owner));
+    }
+    entities.push(Entity::new_with_tags(uids.pod.clone(), pod_attrs, [ns.clone()], tags(&p.labels)).map_err(err)?);
+    Ok(())
+}
 
-    Ok(Subject { principal, trust_domain, entities })
+/// A container's image: named by its id (its reference when the id is unknown), with its
+/// repository, digest and sigstore verdict.
+fn image(i: &ImageRef, t: &Types) -> Result<Entity, DecideError> {
+    let id = if i.id.is_empty() { &i.name } else { &i.id };
+    let mut attrs = vec![
+        ("ref".to_owned(), s(&i.name)),
+        ("id".to_owned(), s(&i.id)),
+        ("repository".to_owned(), s(repository(&i.name))),
+    ];
+    if let Some(d) = digest(&i.id).or_else(|| digest(&i.name)) {
+        attrs.push(("digest".to_owned(), s(d)));
+    }
+    if let Some(sig) = &i.sigstore {
+        let strings = |v: &[String]| Expr::new_set(v.iter().map(|x| s(x)));
+        let record = Expr::new_record([
+            ("verified".to_owned(), Expr::new_bool(sig.verified)),
+            ("satisfiedPolicies".to_owned(), strings(&sig.satisfied_policies)),
+            ("signerIdentities".to_owned(), strings(&sig.signer_identities)),
+            ("predicateTypes".to_owned(), strings(&sig.predicate_types)),
+        ])
+        .map_err(err)?;
+        attrs.push(("sigstore".to_owned(), record));
+    }
+    Entity::new_with_tags(Types::uid(&t.image, id), attrs, [], []).map_err(err)
 }
 
 /// The node name the context reports: the host's name fact.
