@@ -73,39 +73,8 @@ impl Policies {
         let namespace = workload.kubernetes.as_ref().map(|k| k.pod.namespace.as_str());
         let subject = entities::subject(workload, &self.trust_domain, &self.types)?;
         let context = self.context(now, entities::agent_node(workload))?;
-
-        // Render every identity rule that can apply here before asking Cedar anything, so the
-        // candidates go into the one entity store this attestation builds.
-        let env = RenderEnv { workload, trust_domain: &self.trust_domain, cluster: self.cluster.as_deref() };
-        let propose_set = self.slice(Pass::Propose)?.for_namespace(namespace);
-        let rendered: Vec<Rendered> = self
-            .rules
-            .iter()
-            .enumerate()
-            .filter(|(_, r)| propose_set.policy(&r.policy_id).is_some())
-            .map(|(i, r)| Rendered {
-                rule: i,
-                id: self.render_id(r, &env).and_then(|id| Ok((id, render_dns(r, &env)?))),
-                hint: r.hint.as_ref().and_then(|h| h.render(&env, ValueRule::Text).ok()),
-            })
-            .collect();
-        let mut all = subject.entities.clone();
-        let mut prefixes_used = BTreeSet::new();
-        for (n, r) in rendered.iter().enumerate() {
-            if let Ok((id, _)) = &r.id {
-                // Prefix ownership: the longest registered prefix, matched segment by segment
-                // (string work Cedar cannot do), goes on the candidate for guards to check.
-                let prefix = self.prefixes.longest(id.path());
-                if let Some((p, owners)) = prefix
-                    && prefixes_used.insert(p)
-                {
-                    all.push(entities::id_prefix(&self.types, p, owners)?);
-                }
-                all.push(entities::candidate(&self.types, n, id, &self.rules[r.rule].id, prefix.map(|(p, _)| p))?);
-            }
-        }
-        let schema = self.strict_runtime_checks.then_some(&self.schema);
-        let store = Entities::from_entities(all, schema).map_err(DecideError::facts)?;
+        let rendered = self.render(workload, namespace)?;
+        let store = self.store(&subject, &rendered)?;
         let ask = Ask { subject: &subject, context: &context, namespace, store: &store };
         let mut errors = Vec::new();
 
@@ -133,7 +102,72 @@ impl Policies {
         errors.extend(proposed.errors.iter().cloned());
         let matched: BTreeSet<&str> = proposed.determining.iter().map(String::as_str).collect();
 
-        // Issue: one request per rendered candidate of a matching rule, against the guards.
+        let mut candidates = self.issue(&ask, &rendered, &matched, &mut errors)?;
+        let issued = order_and_trim(&mut candidates, &self.rules);
+
+        // Emit: which selectors leave the host.
+        let (emitted, suppressed) = self.emit(&ask, &workload.selectors, &mut errors)?;
+        Ok(Decision {
+            policy_generation: self.generation.clone(),
+            gate,
+            candidates,
+            issued,
+            selectors: SelectorReport { gathered: workload.selectors.len(), emitted: emitted.len(), suppressed },
+            emitted,
+            errors,
+            eval_us: elapsed_us(started),
+        })
+    }
+
+    /// Render every identity rule the propose slice holds for this namespace.
+    fn render(&self, workload: &Workload, namespace: Option<&str>) -> Result<Vec<Rendered>, DecideError> {
+        // Render every identity rule that can apply here before asking Cedar anything, so the
+        // candidates go into the one entity store this attestation builds.
+        let env = RenderEnv { workload, trust_domain: &self.trust_domain, cluster: self.cluster.as_deref() };
+        let propose_set = self.slice(Pass::Propose)?.for_namespace(namespace);
+        Ok(self
+            .rules
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| propose_set.policy(&r.policy_id).is_some())
+            .map(|(i, r)| Rendered {
+                rule: i,
+                id: self.render_id(r, &env).and_then(|id| Ok((id, render_dns(r, &env)?))),
+                hint: r.hint.as_ref().and_then(|h| h.render(&env, ValueRule::Text).ok()),
+            })
+            .collect())
+    }
+
+    /// The attestation's one entity store: the subject's entities, every rendered candidate and
+    /// the ID prefixes they fall under.
+    fn store(&self, subject: &Subject, rendered: &[Rendered]) -> Result<Entities, DecideError> {
+        let mut all = subject.entities.clone();
+        let mut prefixes_used = BTreeSet::new();
+        for (n, r) in rendered.iter().enumerate() {
+            if let Ok((id, _)) = &r.id {
+                // Prefix ownership: the longest registered prefix, matched segment by segment
+                // (string work Cedar cannot do), goes on the candidate for guards to check.
+                let prefix = self.prefixes.longest(id.path());
+                if let Some((p, owners)) = prefix
+                    && prefixes_used.insert(p)
+                {
+                    all.push(entities::id_prefix(&self.types, p, owners)?);
+                }
+                all.push(entities::candidate(&self.types, n, id, &self.rules[r.rule].id, prefix.map(|(p, _)| p))?);
+            }
+        }
+        let schema = self.strict_runtime_checks.then_some(&self.schema);
+        Entities::from_entities(all, schema).map_err(DecideError::facts)
+    }
+
+    /// Issue: one request per rendered candidate of a matching rule, against the guards.
+    fn issue(
+        &self,
+        ask: &Ask<'_>,
+        rendered: &[Rendered],
+        matched: &BTreeSet<&str>,
+        errors: &mut Vec<String>,
+    ) -> Result<Vec<Candidate>, DecideError> {
         let mut candidates = Vec::new();
         for (n, r) in rendered.iter().enumerate() {
             let rule = &self.rules[r.rule];
@@ -154,7 +188,7 @@ impl Policies {
                 rule_index: r.rule,
             };
             if c.spiffe_id.is_some() {
-                let a = self.ask(Pass::Issue, &ask, self.types.issue.clone(), self.types.candidate_uid(n))?;
+                let a = self.ask(Pass::Issue, ask, self.types.issue.clone(), self.types.candidate_uid(n))?;
                 if a.allow && a.errors.is_empty() {
                     c.decision = Fate::Allow;
                 } else {
@@ -169,20 +203,7 @@ impl Policies {
             }
             candidates.push(c);
         }
-        let issued = order_and_trim(&mut candidates, &self.rules);
-
-        // Emit: which selectors leave the host.
-        let (emitted, suppressed) = self.emit(&ask, &workload.selectors, &mut errors)?;
-        Ok(Decision {
-            policy_generation: self.generation.clone(),
-            gate,
-            candidates,
-            issued,
-            selectors: SelectorReport { gathered: workload.selectors.len(), emitted: emitted.len(), suppressed },
-            emitted,
-            errors,
-            eval_us: elapsed_us(started),
-        })
+        Ok(candidates)
     }
 
     /// Render a rule's ID template and check the result is an ID in our trust domain.
