@@ -208,113 +208,128 @@ fn list(v: &BTreeSet<String>) -> String {
     format!("[{}]", v.iter().cloned().collect::<Vec<_>>().join(", "))
 }
 
+/// One row of a fixture's table of checks: an expectation it gives, and what was found.
+enum Check {
+    /// A value compared whole; when it does not hold, the failure shows both sides.
+    Whole { name: &'static str, holds: bool, expected: String, got: String },
+    /// An expectation checked item by item: one failure per item that is not as expected.
+    Items(Vec<String>),
+}
+
+impl Check {
+    /// Exactly these strings, compared as sets.
+    fn sets(name: &'static str, expected: &[String], got: &BTreeSet<String>) -> Self {
+        let expected = set(expected);
+        Self::Whole { name, holds: expected == *got, expected: list(&expected), got: list(got) }
+    }
+
+    /// Exactly this many.
+    fn count(name: &'static str, expected: usize, got: usize, detail: String) -> Self {
+        Self::Whole { name, holds: expected == got, expected: expected.to_string(), got: format!("{got}{detail}") }
+    }
+
+    /// One line per unmet expectation.
+    fn failures(self) -> Vec<String> {
+        match self {
+            Self::Whole { holds: true, .. } => Vec::new(),
+            Self::Whole { name, expected, got, .. } => vec![format!("{name}: expected {expected}, got {got}")],
+            Self::Items(failures) => failures,
+        }
+    }
+}
+
 /// Decide the fixture's workload with `policies` and compare.
 pub fn run(policies: &Policies, fixture: &Fixture) -> Result<Outcome, super::DecideError> {
     let d = policies.decide_at(&fixture.workload, fixture.now.unwrap_or_else(SystemTime::now))?;
     let e = &fixture.expect;
-    let mut failures = Vec::new();
-    if let Some(gate) = e.gate {
-        let got = if d.gate.allowed() { GateExpect::Allow } else { GateExpect::Deny };
-        if got != gate {
-            failures.push(format!(
-                "gate: expected {}, got {} (determining: {:?})",
-                if gate == GateExpect::Allow { "allow" } else { "deny" },
-                d.gate.decision,
-                d.gate.determining
-            ));
-        }
-    }
     let issued: Vec<String> = d.issued.iter().map(|i| i.id.to_string()).collect();
-    if let Some(want) = &e.issued
-        && set(want) != set(&issued)
-    {
-        failures.push(format!("issued: expected {}, got {}", list(&set(want)), list(&set(&issued))));
-    }
-    if let Some(want) = &e.default
-        && issued.first() != Some(want)
-    {
-        failures.push(format!("default: expected {want}, got {}", issued.first().map_or("none", String::as_str)));
-    }
-    if let Some(gate_by) = &e.gate_by
-        && set(gate_by) != set(&d.gate.determining)
-    {
-        failures.push(format!("gate_by: expected {}, got {}", list(&set(gate_by)), list(&set(&d.gate.determining))));
-    }
-    if let Some(denied) = &e.denied {
-        // Every rule that proposed an ID counts: one ID can come from several rules.
-        let mut got: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-        for c in d.candidates.iter().filter(|c| c.decision == Fate::Deny) {
-            if let Some(id) = &c.spiffe_id {
-                got.entry(id.to_string()).or_default().extend(c.determining.iter().cloned());
-            }
+    let suppressed: BTreeSet<String> = d.selectors.suppressed.iter().map(|s| s.selector.to_string()).collect();
+    // Every expectation given, in the order its failures are reported.
+    let table = [
+        e.gate.map(|gate| Check::Whole {
+            name: "gate",
+            holds: gate == if d.gate.allowed() { GateExpect::Allow } else { GateExpect::Deny },
+            expected: if gate == GateExpect::Allow { "allow" } else { "deny" }.to_owned(),
+            got: format!("{} (determining: {:?})", d.gate.decision, d.gate.determining),
+        }),
+        e.issued.as_ref().map(|want| Check::sets("issued", want, &set(&issued))),
+        e.default.as_ref().map(|want| Check::Whole {
+            name: "default",
+            holds: issued.first() == Some(want),
+            expected: want.clone(),
+            got: issued.first().map_or("none", String::as_str).to_owned(),
+        }),
+        e.gate_by.as_ref().map(|want| Check::sets("gate_by", want, &set(&d.gate.determining))),
+        e.denied.as_ref().map(|want| Check::Items(denied(want, &d))),
+        e.dropped.as_ref().map(|want| Check::sets("dropped", want, &rules_with(&d, Fate::Dropped))),
+        e.identities.as_ref().map(|want| Check::Items(identities(want, &d))),
+        e.not_rendered.as_ref().map(|want| Check::sets("not_rendered", want, &rules_with(&d, Fate::NotRendered))),
+        e.suppressed_selectors.as_ref().map(|want| Check::sets("suppressed_selectors", want, &suppressed)),
+        e.emitted_selectors.as_ref().map(|want| Check::Items(emitted_selectors(want, &d))),
+        e.emitted_count.map(|want| Check::count("emitted_count", want, d.emitted.len(), String::new())),
+        e.errors.map(|want| Check::count("errors", want, d.errors.len(), format!(" ({})", d.errors.join("; ")))),
+    ];
+    let failures = table.into_iter().flatten().flat_map(Check::failures).collect();
+    Ok(Outcome { decision: d, failures })
+}
+
+/// The identity rules whose candidates met `fate`.
+fn rules_with(d: &Decision, fate: Fate) -> BTreeSet<String> {
+    d.candidates.iter().filter(|c| c.decision == fate).map(|c| c.rule.clone()).collect()
+}
+
+/// Where the denied IDs, and the policies that denied each, differ from the fixture's.
+fn denied(denied: &BTreeMap<String, Vec<String>>, d: &Decision) -> Vec<String> {
+    let mut failures = Vec::new();
+    // Every rule that proposed an ID counts: one ID can come from several rules.
+    let mut got: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for c in d.candidates.iter().filter(|c| c.decision == Fate::Deny) {
+        if let Some(id) = &c.spiffe_id {
+            got.entry(id.to_string()).or_default().extend(c.determining.iter().cloned());
         }
-        for (id, by) in denied {
-            match got.get(id) {
-                Some(g) if *g == set(by) => {}
-                Some(g) => failures.push(format!("denied {id}: expected by {}, got by {}", list(&set(by)), list(g))),
-                None => {
-                    let fates: Vec<String> = d
-                        .candidates
-                        .iter()
-                        .filter(|c| c.spiffe_id.as_ref().is_some_and(|s| s.to_string() == *id))
-                        .map(|c| format!("{} by rule {}", c.decision.as_str(), c.rule))
-                        .collect();
-                    if fates.is_empty() {
-                        failures.push(format!("denied {id}: no identity rule proposed it"));
-                    } else {
-                        failures.push(format!("denied {id}: expected deny, got {}", fates.join(", ")));
-                    }
+    }
+    for (id, by) in denied {
+        match got.get(id) {
+            Some(g) if *g == set(by) => {}
+            Some(g) => failures.push(format!("denied {id}: expected by {}, got by {}", list(&set(by)), list(g))),
+            None => {
+                let fates: Vec<String> = d
+                    .candidates
+                    .iter()
+                    .filter(|c| c.spiffe_id.as_ref().is_some_and(|s| s.to_string() == *id))
+                    .map(|c| format!("{} by rule {}", c.decision.as_str(), c.rule))
+                    .collect();
+                if fates.is_empty() {
+                    failures.push(format!("denied {id}: no identity rule proposed it"));
+                } else {
+                    failures.push(format!("denied {id}: expected deny, got {}", fates.join(", ")));
                 }
             }
         }
-        for id in got.keys().filter(|id| !denied.contains_key(*id)) {
-            failures.push(format!("denied: {id} was also denied (by {})", list(&got[id])));
-        }
     }
-    if let Some(want) = &e.dropped {
-        let got: BTreeSet<String> =
-            d.candidates.iter().filter(|c| c.decision == Fate::Dropped).map(|c| c.rule.clone()).collect();
-        if set(want) != got {
-            failures.push(format!("dropped: expected {}, got {}", list(&set(want)), list(&got)));
-        }
+    for id in got.keys().filter(|id| !denied.contains_key(*id)) {
+        failures.push(format!("denied: {id} was also denied (by {})", list(&got[id])));
     }
-    for (id, want) in e.identities.iter().flatten() {
+    failures
+}
+
+/// Where the issued IDs differ from what the fixture says they carry.
+fn identities(want: &BTreeMap<String, IdentityExpect>, d: &Decision) -> Vec<String> {
+    let mut failures = Vec::new();
+    for (id, want) in want {
         match d.issued.iter().find(|i| i.id.to_string() == *id) {
             None => failures.push(format!("identities {id}: not issued")),
             Some(got) => failures.extend(identity_failures(id, want, got)),
         }
     }
-    if let Some(want) = &e.not_rendered {
-        let got: BTreeSet<String> =
-            d.candidates.iter().filter(|c| c.decision == Fate::NotRendered).map(|c| c.rule.clone()).collect();
-        if set(want) != got {
-            failures.push(format!("not_rendered: expected {}, got {}", list(&set(want)), list(&got)));
-        }
-    }
-    if let Some(want) = &e.suppressed_selectors {
-        let got: BTreeSet<String> = d.selectors.suppressed.iter().map(|s| s.selector.to_string()).collect();
-        if set(want) != got {
-            failures.push(format!("suppressed_selectors: expected {}, got {}", list(&set(want)), list(&got)));
-        }
-    }
-    if let Some(want) = &e.emitted_selectors {
-        let got: BTreeSet<String> = d.emitted.iter().map(ToString::to_string).collect();
-        let missing: BTreeSet<String> = set(want).difference(&got).cloned().collect();
-        if !missing.is_empty() {
-            failures.push(format!("emitted_selectors: not emitted: {}", list(&missing)));
-        }
-    }
-    if let Some(want) = e.emitted_count
-        && want != d.emitted.len()
-    {
-        failures.push(format!("emitted_count: expected {want}, got {}", d.emitted.len()));
-    }
-    if let Some(want) = e.errors
-        && want != d.errors.len()
-    {
-        failures.push(format!("errors: expected {want}, got {} ({})", d.errors.len(), d.errors.join("; ")));
-    }
-    Ok(Outcome { decision: d, failures })
+    failures
+}
+
+/// The selectors the fixture says must be emitted and were not.
+fn emitted_selectors(want: &[String], d: &Decision) -> Vec<String> {
+    let got: BTreeSet<String> = d.emitted.iter().map(ToString::to_string).collect();
+    let missing: BTreeSet<String> = set(want).difference(&got).cloned().collect();
+    if missing.is_empty() { Vec::new() } else { vec![format!("emitted_selectors: not emitted: {}", list(&missing))] }
 }
 
 /// Where an issued ID differs from what the fixture says it carries.
