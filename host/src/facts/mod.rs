@@ -12,6 +12,7 @@ mod error;
 mod exe_hash;
 pub mod kubernetes;
 mod procfs;
+pub mod sigstore;
 mod unix;
 pub(crate) mod userdb;
 
