@@ -3,24 +3,31 @@
 //! What SPIRE's `k8s` attestor does with cosign, checked at least as strictly and without a
 //! network: a trusted root (`trust.rs`, from a file or the embedded public-good root), one
 //! Sigstore bundle verified against an artifact or an image digest (`verify.rs`, with
-//! `sigstore-verify` for the cryptography), and SPIRE's `allowed_identities` rules
-//! (`identity.rs`: exact strings, or unanchored regexes when a metacharacter appears).
+//! `sigstore-verify` for the cryptography), SPIRE's `allowed_identities` rules
+//! (`identity.rs`: exact strings, or unanchored regexes when a metacharacter appears), a legacy
+//! cosign `.sig` layer transcoded into a bundle (`legacy.rs`), and the binding SPIRE does not
+//! check, from the signed simple-signing payload to the image digest (`simple_signing.rs`).
 //! `digest.rs` is the `sha256:<hex>` digest every step names images by.
 //!
-//! Invariant: a signature is reported verified only after every cryptographic check passed;
+//! Invariant: a signature is reported verified only after every cryptographic check passed,
+//! and a legacy signature only when its signed payload also names the image being verified;
 //! every refusal says which check failed, with outside text bounded.
 //!
-//! Not here yet: legacy `.sig` layers, the registry (finding `.sig` tags, `.att` attestations
-//! and OCI referrers), the configuration block, SPIRE's selectors and the facts for Cedar.
+//! Not here yet: the registry (finding `.sig` tags, `.att` attestations and OCI referrers), the
+//! configuration block, SPIRE's selectors and the facts for Cedar.
 
 mod digest;
 #[cfg(test)]
 mod fixtures;
 mod identity;
+mod legacy;
+mod simple_signing;
 mod trust;
 mod verify;
 
 pub use digest::{DigestError, Sha256Digest};
 pub use identity::{AllowedIdentities, IdentityError};
+pub use legacy::{BUNDLE, CERTIFICATE, CHAIN, LegacyError, LegacyLayer, SIGNATURE, verify_layer};
+pub use simple_signing::{PayloadError, SimpleSigning};
 pub use trust::{RootOrigin, TrustError, TrustRoot, TrustedKey};
 pub use verify::{Artifact, Checks, LogEntry, Signer, VerifiedSignature, VerifyError, verify_bundle};
