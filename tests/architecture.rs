@@ -196,3 +196,26 @@ fn the_allowed_dependencies_have_no_cycle() {
     }
     assert!(left.is_empty(), "these modules depend on each other in a cycle: {:?}", left.keys().collect::<Vec<_>>());
 }
+
+/// `workload::sample` serves tests, benchmarks and examples only: no other shipped file of
+/// `host/src` names it (unit tests, in `tests.rs`, may).
+#[test]
+fn sample_workloads_stay_out_of_shipped_code() {
+    let mut files = Vec::new();
+    sources("host/src", &mut files);
+    let own = ["host/src/workload/mod.rs", "host/src/workload/sample.rs"];
+    let is_ident = |c: char| c.is_alphanumeric() || c == '_';
+    let mut users = Vec::new();
+    for file in files.iter().filter(|f| !own.contains(&f.as_str())) {
+        let text = std::fs::read_to_string(root().join(file)).expect("source");
+        for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.trim_start().starts_with("//")) {
+            let named = line
+                .match_indices("sample")
+                .any(|(i, w)| !line[..i].ends_with(is_ident) && !line[i + w.len()..].starts_with(is_ident));
+            if named {
+                users.push(format!("{file}:{}: {}", n + 1, line.trim()));
+            }
+        }
+    }
+    assert!(users.is_empty(), "shipped code names `sample` (sample facts are for tests only):\n{}", users.join("\n"));
+}

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use attestor::sandbox::{CallError, Limits, LoadError, ModuleSpec, Runtime, RuntimeSettings, Sandbox};
 use attestor::selector::SelectorKind;
-use attestor::workload::{FactKey, Gid, Pid, Uid, UnixFacts, Workload};
+use attestor::workload::{FactKey, Workload, sample};
 use common::{core_module, guest, sha256};
 
 fn runtime() -> Arc<Runtime> {
@@ -30,20 +30,7 @@ fn spec(name: &str, guest_name: &str, config: &str) -> ModuleSpec {
 }
 
 fn workload() -> Workload {
-    let mut w = Workload::new(UnixFacts {
-        pid: Pid(4242),
-        start_time: Some(1),
-        uid: Uid(1000),
-        euid: Uid(1000),
-        gid: Gid(1000),
-        egid: Gid(1000),
-        supplementary_gids: vec![],
-        user: Some("alice".into()),
-        group: None,
-        supplementary_group_names: Default::default(),
-        exe_path: Some("/opt/ledger/bin/ledger".into()),
-        exe_sha256: Some("ab".repeat(32)),
-    });
+    let mut w = sample::process().user("alice").exe("/opt/ledger/bin/ledger").workload();
     w.selectors.push("unix:uid:1000".parse().unwrap());
     w
 }

@@ -2,30 +2,14 @@
 
 use std::collections::BTreeMap;
 
-use attestor::workload::{
-    ContainerFacts, ContainerId, FactKey, Gid, ImageRef, KubernetesFacts, OwnerReference, Pid, PodFacts, PodUid, Uid,
-    UnixFacts, Workload,
-};
+use attestor::workload::{FactKey, Workload, sample};
 
 /// A pod with 12 labels, 8 annotations, an owner and a container; 40 selectors.
 pub fn pod_workload() -> Workload {
     let labels: BTreeMap<String, String> =
         (0..12).map(|i| (format!("label-{i}.example.com/key"), format!("value-{i}"))).collect();
     let annotations: BTreeMap<String, String> = (0..8).map(|i| (format!("annotation-{i}"), format!("a{i}"))).collect();
-    let mut w = Workload::new(UnixFacts {
-        pid: Pid(4242),
-        start_time: Some(1),
-        uid: Uid(1000),
-        euid: Uid(1000),
-        gid: Gid(1000),
-        egid: Gid(1000),
-        supplementary_gids: vec![],
-        user: Some("app".into()),
-        group: Some("app".into()),
-        supplementary_group_names: BTreeMap::new(),
-        exe_path: Some("/app/server".into()),
-        exe_sha256: Some("ab".repeat(32)),
-    });
+    let mut w = sample::process().user("app").group("app").exe("/app/server").workload();
     let mut sels: Vec<String> = vec![
         "k8s:sa:ledger".into(),
         "k8s:ns:ns-7".into(),
@@ -47,34 +31,12 @@ pub fn pod_workload() -> Workload {
     w.selectors = sels.iter().map(|s| s.parse().expect("selector")).collect();
     w.facts.insert(FactKey::new("team.team").expect("key"), "payments".into());
     w.facts.insert(FactKey::new("host.name").expect("key"), "node-1".into());
-    w.kubernetes = Some(KubernetesFacts {
-        pod: PodFacts {
-            uid: PodUid("2c6b4f9e-1b1a-4b1e-9c1e-1234567890ab".into()),
-            name: "ledger-7d9c8b6f5-x2k9p".into(),
-            namespace: "ns-7".into(),
-            service_account: "ledger".into(),
-            node_name: "node-1".into(),
-            labels,
-            annotations,
-            owners: vec![OwnerReference {
-                kind: "ReplicaSet".into(),
-                name: "ledger-7d9c8b6f5".into(),
-                uid: "0e1f".into(),
-            }],
-            host_network: false,
-        },
-        container: Some(ContainerFacts {
-            name: "app".into(),
-            id: ContainerId::new("a".repeat(64)).expect("id"),
-            image: ImageRef {
-                name: "registry.example.com/ledger:1.2".into(),
-                id: "registry.example.com/ledger@sha256:9f86".into(),
-                sigstore: None,
-            },
-            init: false,
-        }),
-        namespace_labels: BTreeMap::new(),
-    });
+    let pod = sample::pod("ns-7", "ledger")
+        .labels(labels)
+        .annotations(annotations)
+        .owner("ReplicaSet", "ledger-7d9c8b6f5", "0e1f")
+        .container(sample::container("app"));
+    w.kubernetes = Some(pod.facts());
     w
 }
 

@@ -1,40 +1,13 @@
-use std::collections::BTreeMap;
 use std::time::{Duration, UNIX_EPOCH};
 
 use super::*;
 use crate::policy::{Policies, PolicySettings};
-use crate::workload::{Gid, KubernetesFacts, PodFacts, PodUid, Uid, UnixFacts};
+use crate::workload::sample;
 
 fn outcome() -> Outcome {
-    let mut w = Workload::new(UnixFacts {
-        pid: Pid(7),
-        start_time: Some(1),
-        uid: Uid(10),
-        euid: Uid(10),
-        gid: Gid(10),
-        egid: Gid(10),
-        supplementary_gids: vec![],
-        user: None,
-        group: None,
-        supplementary_group_names: BTreeMap::new(),
-        exe_path: None,
-        exe_sha256: None,
-    });
-    w.kubernetes = Some(KubernetesFacts {
-        pod: PodFacts {
-            uid: PodUid("u-1".into()),
-            name: "p".into(),
-            namespace: "ns".into(),
-            service_account: "sa".into(),
-            node_name: "n".into(),
-            labels: BTreeMap::new(),
-            annotations: BTreeMap::from([("vault/token".into(), "hunter2".into())]),
-            owners: vec![],
-            host_network: false,
-        },
-        container: None,
-        namespace_labels: BTreeMap::new(),
-    });
+    let mut w = sample::process().pid(7).uids(10, 10).gids(10, 10).workload();
+    let pod = sample::pod("ns", "sa").uid("u-1").name("p").node("n").annotation("vault/token", "hunter2");
+    w.kubernetes = Some(pod.facts());
     let td = crate::TrustDomain::new("example.org").unwrap();
     let decision = Policies::load(&PolicySettings::default(), &td).unwrap().decide(&w).unwrap();
     Outcome::new(w, vec![], decision)
@@ -66,7 +39,7 @@ fn file_sink_appends_one_line_per_record() {
     let outcome = std::sync::Arc::new(outcome());
     log.attested(&Attestation::decided(std::sync::Arc::clone(&outcome)));
     log.attested(&Attestation::reused(std::sync::Arc::clone(&outcome)));
-    log.failed(Pid(9), "sha256:x", &std::io::Error::other("process 9 vanished"));
+    log.failed(Pid(9), "sha256:x", &std::io::Error::other("process 9 vanished"), crate::fault::Fault::Workload);
     let text = std::fs::read_to_string(&path).unwrap();
     let lines: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(lines.len(), 4);
@@ -86,6 +59,7 @@ fn file_sink_appends_one_line_per_record() {
     assert_eq!(lines[2]["issued"], lines[1]["issued"]);
     assert_eq!(lines[2]["pid"], 7);
     assert_eq!(lines[3]["failed"], "process 9 vanished");
+    assert_eq!(lines[3]["fault"], "workload");
     // A minute after its last full record, a reused outcome is written in full again.
     let old = SystemTime::now() - FULL_RECORD_EVERY - Duration::from_secs(1);
     let old = old.duration_since(UNIX_EPOCH).unwrap().as_secs();

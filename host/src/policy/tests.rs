@@ -1,15 +1,11 @@
 //! Policy stage tests: loading errors point at file, line and policy; passes decide as
 //! documented; errors fail closed.
 
-use std::collections::BTreeMap;
 use std::time::{Duration, UNIX_EPOCH};
 
 use super::*;
 use crate::selector::Selector;
-use crate::workload::{
-    ContainerFacts, ContainerId, FactKey, Gid, ImageRef, KubernetesFacts, OwnerReference, Pid, PodFacts, PodUid, Uid,
-    UnixFacts, Workload,
-};
+use crate::workload::{FactKey, Uid, Workload, sample};
 
 fn td() -> TrustDomain {
     TrustDomain::new("example.org").unwrap()
@@ -28,20 +24,12 @@ fn load(text: &str) -> Result<Policies, PolicyError> {
 }
 
 fn host_workload() -> Workload {
-    let mut w = Workload::new(UnixFacts {
-        pid: Pid(4242),
-        start_time: Some(1),
-        uid: Uid(1000),
-        euid: Uid(1000),
-        gid: Gid(1000),
-        egid: Gid(1000),
-        supplementary_gids: vec![Gid(27)],
-        user: Some("alice".into()),
-        group: Some("alice".into()),
-        supplementary_group_names: [(Gid(27), "sudo".to_owned())].into(),
-        exe_path: Some("/usr/bin/ledger".into()),
-        exe_sha256: Some("ab".repeat(32)),
-    });
+    let mut w = sample::process()
+        .user("alice")
+        .group("alice")
+        .supplementary_group(27, "sudo")
+        .exe("/usr/bin/ledger")
+        .workload();
     w.selectors = ["unix:uid:1000", "unix:user:alice", "unix:gid:1000"].iter().map(|s| s.parse().unwrap()).collect();
     w.facts.insert(FactKey::new("host.name").unwrap(), "node-1".into());
     w
@@ -49,37 +37,13 @@ fn host_workload() -> Workload {
 
 fn pod_workload(ns: &str, sa: &str) -> Workload {
     let mut w = host_workload();
-    w.kubernetes = Some(KubernetesFacts {
-        pod: PodFacts {
-            uid: PodUid("2c6b4f9e-1b1a-4b1e-9c1e-1234567890ab".into()),
-            name: "ledger-7d9c8b6f5-x2k9p".into(),
-            namespace: ns.into(),
-            service_account: sa.into(),
-            node_name: "node-1".into(),
-            labels: BTreeMap::from([
-                ("app".into(), "ledger".into()),
-                ("internal.example.com/cost".into(), "cc-1".into()),
-            ]),
-            annotations: BTreeMap::from([("secret".into(), "s3cr3t".into())]),
-            owners: vec![OwnerReference {
-                kind: "ReplicaSet".into(),
-                name: "ledger-7d9c8b6f5".into(),
-                uid: "u".into(),
-            }],
-            host_network: false,
-        },
-        container: Some(ContainerFacts {
-            name: "app".into(),
-            id: ContainerId::new("a".repeat(64)).unwrap(),
-            image: ImageRef {
-                name: "registry.example.com/ledger:1.2".into(),
-                id: "registry.example.com/ledger@sha256:9f86".into(),
-                sigstore: None,
-            },
-            init: false,
-        }),
-        namespace_labels: BTreeMap::new(),
-    });
+    let pod = sample::pod(ns, sa)
+        .label("app", "ledger")
+        .label("internal.example.com/cost", "cc-1")
+        .annotation("secret", "s3cr3t")
+        .owner("ReplicaSet", "ledger-7d9c8b6f5", "u")
+        .container(sample::container("app"));
+    w.kubernetes = Some(pod.facts());
     w.selectors.extend(
         [
             format!("k8s:ns:{ns}"),

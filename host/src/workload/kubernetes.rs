@@ -35,6 +35,11 @@ impl ContainerId {
         }
     }
 
+    /// The id of 32 bytes (what runtimes draw at random), in lower-case hex: always valid.
+    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        Self(hex::encode(bytes))
+    }
+
     /// The id as written.
     pub fn as_str(&self) -> &str {
         &self.0

@@ -7,6 +7,7 @@
 
 mod facts;
 mod kubernetes;
+pub mod sample;
 mod unix;
 
 use serde::{Deserialize, Serialize};

@@ -1,5 +1,5 @@
 use super::*;
-use crate::workload::Pid;
+use crate::workload::sample;
 
 const STATUS: &str = "Name:\tsleep\nUmask:\t0022\nState:\tS (sleeping)\nUid:\t1000\t1001\t1000\t1000\nGid:\t100\t101\t100\t100\nFDSize:\t64\nGroups:\t4 24 27 \nNStgid:\t5\n";
 
@@ -23,20 +23,15 @@ fn status_ids() {
 }
 
 fn facts() -> UnixFacts {
-    UnixFacts {
-        pid: Pid(7),
-        start_time: Some(1),
-        uid: Uid(1000),
-        euid: Uid(1001),
-        gid: Gid(100),
-        egid: Gid(101),
-        supplementary_gids: vec![Gid(4), Gid(27)],
-        user: Some("bob".into()),
-        group: None,
-        supplementary_group_names: [(Gid(4), "adm".to_owned()), (Gid(27), "sudo".to_owned())].into(),
-        exe_path: Some("/usr/bin/sleep".into()),
-        exe_sha256: Some("ab".repeat(32)),
-    }
+    sample::process()
+        .pid(7)
+        .uids(1000, 1001)
+        .gids(100, 101)
+        .supplementary_group(4, "adm")
+        .supplementary_group(27, "sudo")
+        .user("bob")
+        .exe("/usr/bin/sleep")
+        .facts()
 }
 
 #[test]

@@ -1,37 +1,12 @@
 use super::*;
-use crate::workload::{Gid, KubernetesFacts, Pid, PodFacts, PodUid, Uid, UnixFacts};
+use crate::workload::sample;
 
 fn workload(k8s: bool) -> Workload {
-    let mut w = Workload::new(UnixFacts {
-        pid: Pid(1),
-        start_time: None,
-        uid: Uid(0),
-        euid: Uid(1000),
-        gid: Gid(0),
-        egid: Gid(1000),
-        supplementary_gids: vec![],
-        user: Some("bob".into()),
-        group: None,
-        supplementary_group_names: Default::default(),
-        exe_path: None,
-        exe_sha256: None,
-    });
+    let mut w = sample::process().pid(1).start_time(None).uids(0, 1000).gids(0, 1000).user("bob").workload();
     if k8s {
-        w.kubernetes = Some(KubernetesFacts {
-            pod: PodFacts {
-                uid: PodUid("u-1".into()),
-                name: "web-1".into(),
-                namespace: "prod".into(),
-                service_account: "web".into(),
-                node_name: "n1".into(),
-                labels: [("app".to_owned(), "web".to_owned()), ("bad".to_owned(), "a/b".to_owned())].into(),
-                annotations: Default::default(),
-                owners: vec![],
-                host_network: false,
-            },
-            container: None,
-            namespace_labels: Default::default(),
-        });
+        let pod =
+            sample::pod("prod", "web").uid("u-1").name("web-1").node("n1").label("app", "web").label("bad", "a/b");
+        w.kubernetes = Some(pod.facts());
     }
     w.facts.insert(FactKey::new("team.name").unwrap(), "payments".into());
     w
