@@ -60,6 +60,29 @@ fn parse_errors() {
 
 /// Identity templates come from policy authors' annotations: no text makes the parser or the
 /// renderer panic, and what renders is a valid path segment or nothing.
+#[test]
+fn every_variable_is_listed_once_and_prints_as_it_parses() {
+    for (name, var) in &NAMED {
+        assert_eq!(Var::parse(name).as_ref(), Ok(var), "{name}");
+        assert_eq!(var.to_string(), format!("{{{name}}}"));
+    }
+    for (src, var) in [
+        ("label:app", Var::Label("app".into())),
+        ("annotation:team", Var::Annotation("team".into())),
+        ("fact:team.owner", Var::Fact(crate::workload::FactKey::new("team.owner").unwrap())),
+    ] {
+        assert_eq!(Var::parse(src), Ok(var.clone()));
+        assert_eq!(var.to_string(), format!("{{{src}}}"));
+    }
+    assert_eq!(
+        Var::parse("nope").unwrap_err().to_string(),
+        "unknown template variable `{nope}`; known: {trust_domain}, {cluster}, {k8s.namespace}, \
+         {k8s.service_account}, {k8s.pod_name}, {k8s.pod_uid}, {k8s.node_name}, {k8s.container}, \
+         {k8s.owner_kind}, {k8s.owner_name}, {unix.uid}, {unix.gid}, {unix.user}, {unix.group}, \
+         {label:<key>}, {annotation:<key>}, {fact:<source.key>}"
+    );
+}
+
 mod properties {
     use proptest::prelude::*;
 
