@@ -195,6 +195,7 @@ fn verify_without_log(
         subject: None,
         issuer: None,
         key: Some(key.name().to_owned()),
+        certificate: None,
         signature: signature.to_base64(),
         log: None,
         predicate_type: None,

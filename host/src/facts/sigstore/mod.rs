@@ -7,27 +7,37 @@
 //! (`identity.rs`: exact strings, or unanchored regexes when a metacharacter appears), a legacy
 //! cosign `.sig` layer transcoded into a bundle (`legacy.rs`), and the binding SPIRE does not
 //! check, from the signed simple-signing payload to the image digest (`simple_signing.rs`).
-//! `digest.rs` is the `sha256:<hex>` digest every step names images by.
+//! `digest.rs` is the `sha256:<hex>` digest every step names images by. SPIRE's selector values
+//! come from the verified signatures: `certificate.rs` reads the signing certificate as each
+//! SPIRE generation does (subject SAN, raw OIDC issuer extension), `selectors.rs` formats the
+//! two generations' selector lists and SPIRE's failure message.
 //!
 //! Invariant: a signature is reported verified only after every cryptographic check passed,
 //! and a legacy signature only when its signed payload also names the image being verified;
 //! every refusal says which check failed, with outside text bounded.
 //!
 //! Not here yet: the registry (finding `.sig` tags, `.att` attestations and OCI referrers), the
-//! configuration block, SPIRE's selectors and the facts for Cedar.
+//! configuration block, wiring the selectors into attestation, and the facts for Cedar.
 
+mod certificate;
 mod digest;
 #[cfg(test)]
 mod fixtures;
 mod identity;
 mod legacy;
+mod selectors;
 mod simple_signing;
 mod trust;
 mod verify;
 
+pub use certificate::{CertificateError, CertificateIdentity, FULCIO_OTHER_NAME, OIDC_ISSUER_V1};
 pub use digest::{DigestError, Sha256Digest};
 pub use identity::{AllowedIdentities, IdentityError};
 pub use legacy::{BUNDLE, CERTIFICATE, CHAIN, LegacyError, LegacyLayer, SIGNATURE, verify_layer};
+pub use selectors::{
+    ATTESTATIONS_VERIFIED, DetailError, Generation, SIGNATURE_VERIFIED, SelectorError, VALIDATION_PASSED,
+    selector_values, skipped_image, spire_error_message,
+};
 pub use simple_signing::{PayloadError, SimpleSigning};
 pub use trust::{RootOrigin, TrustError, TrustRoot, TrustedKey};
 pub use verify::{Artifact, Checks, LogEntry, Signer, VerifiedSignature, VerifyError, verify_bundle};

@@ -9,9 +9,10 @@
 //! both a subject and an OIDC issuer applied.
 
 use serde_json::Value;
-use sigstore_types::{Bundle, Sha256Hash, SignatureContent, Statement};
+use sigstore_types::{Bundle, Sha256Hash, SignatureContent, Statement, VerificationMaterialContent};
 use sigstore_verify::{CertificateError, Error as SigstoreError, PublicKeyVerificationPolicy, VerificationPolicy};
 
+use super::certificate::{CertificateError as SpireCertificateError, CertificateIdentity};
 use super::digest::Sha256Digest;
 use super::identity::AllowedIdentities;
 use super::trust::{TrustRoot, TrustedKey};
@@ -55,10 +56,15 @@ pub struct Checks {
 /// A signature that verified, with what SPIRE's selectors and the Cedar facts report.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerifiedSignature {
-    /// The certificate's subject (first e-mail or URI SAN); `None` for a key-based signature.
+    /// The certificate's subject as the verifier reports it (first e-mail or URI SAN); `None`
+    /// for a key-based signature. SPIRE's selectors use [`Self::certificate`] instead.
     pub subject: Option<String>,
-    /// The certificate's OIDC issuer (Fulcio extension); `None` for a key-based signature.
+    /// The certificate's OIDC issuer as the verifier reports it (extension .1.8, else .1.1);
+    /// `None` for a key-based signature. SPIRE's selectors use [`Self::certificate`] instead.
     pub issuer: Option<String>,
+    /// What SPIRE reads from the signing certificate (its subject and raw issuer, per
+    /// generation); `None` for a key-based signature.
+    pub certificate: Option<CertificateIdentity>,
     /// The configured name of the key that verified a key-based signature.
     pub key: Option<String>,
     /// The signature bytes, standard base64.
@@ -82,6 +88,9 @@ pub struct LogEntry {
     pub integrated_time: Option<i64>,
     /// The signed entry timestamp, standard base64, when the entry has one.
     pub signed_entry_timestamp: Option<String>,
+    /// The signature as the log entry's body records it (`spec.signature.content`, what
+    /// SPIRE's generation 1 reports); `None` for entries without one (DSSE).
+    pub body_signature: Option<String>,
 }
 
 /// Why a signature did not verify. Each variant names the check that failed; the text after it
@@ -129,6 +138,10 @@ pub enum VerifyError {
     /// The certificate lacks what SPIRE needs for its selectors.
     #[error("the signing certificate has no {0}")]
     IdentityMissing(&'static str),
+    /// The signing certificate verified, but cannot be read as SPIRE reads it (Go's parser,
+    /// and so cosign, would have refused it).
+    #[error(transparent)]
+    Certificate(#[from] SpireCertificateError),
     /// The certificate's identity is not one `allowed_identities` accepts.
     #[error("signer {subject:?} (OIDC issuer {issuer:?}) is not in allowed_identities")]
     IdentityNotAllowed {
@@ -205,7 +218,7 @@ pub(super) fn verify_parsed(
         }
     };
     let verifier = root.verifier();
-    let (subject, issuer, key, result) = match signer {
+    let (subject, issuer, key, certificate, result) = match signer {
         Signer::Keyless(allowed) => {
             let mut policy = VerificationPolicy::any_identity();
             if checks.ignore_sct {
@@ -222,7 +235,8 @@ pub(super) fn verify_parsed(
             if !allowed.allows(&issuer, &subject) {
                 return Err(VerifyError::IdentityNotAllowed { subject: bounded(&subject), issuer: bounded(&issuer) });
             }
-            (Some(subject), Some(issuer), None, result)
+            let certificate = CertificateIdentity::from_der(leaf(bundle)?)?;
+            (Some(subject), Some(issuer), None, Some(certificate), result)
         }
         Signer::Key(key) => {
             let mut policy = PublicKeyVerificationPolicy::new(key.der().clone());
@@ -230,7 +244,7 @@ pub(super) fn verify_parsed(
                 policy = policy.skip_tlog_unsafe();
             }
             let result = verifier.verify(input, bundle, &policy).map_err(classify)?;
-            (None, None, Some(key.name().to_owned()), result)
+            (None, None, Some(key.name().to_owned()), None, result)
         }
     };
     let log = if checks.ignore_tlog {
@@ -241,6 +255,7 @@ pub(super) fn verify_parsed(
             log_id: hex::encode(entry.log_id.key_id.as_bytes()),
             integrated_time: result.integrated_time().map(|t| t.as_second()),
             signed_entry_timestamp: entry.inclusion_promise.as_ref().map(|p| p.signed_entry_timestamp.to_base64()),
+            body_signature: body_signature(entry.canonicalized_body.as_bytes()),
         })
     };
     let (signature, predicate_type) = match &bundle.content {
@@ -251,7 +266,27 @@ pub(super) fn verify_parsed(
         }
         _ => return Err(VerifyError::Unsupported("signature content of an unknown kind".to_owned())),
     };
-    Ok(VerifiedSignature { subject, issuer, key, signature, log, predicate_type })
+    Ok(VerifiedSignature { subject, issuer, key, certificate, signature, log, predicate_type })
+}
+
+/// The leaf certificate's DER bytes.
+fn leaf(bundle: &Bundle) -> Result<&[u8], VerifyError> {
+    match &bundle.verification_material.content {
+        VerificationMaterialContent::Certificate(certificate) => Ok(certificate.raw_bytes.as_bytes()),
+        VerificationMaterialContent::X509CertificateChain { certificates } => certificates
+            .first()
+            .map(|c| c.raw_bytes.as_bytes())
+            .ok_or_else(|| VerifyError::MalformedBundle("no signing certificate".to_owned())),
+        _ => Err(VerifyError::Unsupported("a keyless signature without a certificate".to_owned())),
+    }
+}
+
+/// `spec.signature.content` of a Rekor entry body (hashedrekord, rekord); verbatim, as the body
+/// is authenticated by the log and the selector must repeat it exactly.
+fn body_signature(body: &[u8]) -> Option<String> {
+    let value: Value = serde_json::from_slice(body).ok()?;
+    let content = value.pointer("/spec/signature/content")?.as_str()?;
+    (!content.is_empty()).then(|| content.to_owned())
 }
 
 /// Sorts the verifier's error into the check that failed.

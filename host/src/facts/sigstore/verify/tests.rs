@@ -24,6 +24,7 @@ fn reason(e: &VerifyError) -> &'static str {
         VerifyError::Signature(_) => "signature",
         VerifyError::DigestMismatch(_) => "digest",
         VerifyError::IdentityMissing(_) => "identity-missing",
+        VerifyError::Certificate(_) => "certificate",
         VerifyError::IdentityNotAllowed { .. } => "identity",
         VerifyError::TrustRoot(_) => "trust-root",
         VerifyError::Other(_) => "other",
