@@ -232,10 +232,10 @@ pub(super) fn verify_parsed(
             let subject = subject.ok_or(VerifyError::IdentityMissing("subject (e-mail or URI SAN)"))?;
             let issuer = result.issuer().filter(|s| !s.is_empty()).map(str::to_owned);
             let issuer = issuer.ok_or(VerifyError::IdentityMissing("OIDC issuer extension"))?;
-            if !allowed.allows(&issuer, &subject) {
+            let certificate = CertificateIdentity::from_der(leaf(bundle)?)?;
+            if !allowed.accepts_any() && !spire_allows(allowed, &certificate) {
                 return Err(VerifyError::IdentityNotAllowed { subject: bounded(&subject), issuer: bounded(&issuer) });
             }
-            let certificate = CertificateIdentity::from_der(leaf(bundle)?)?;
             (Some(subject), Some(issuer), None, Some(certificate), result)
         }
         Signer::Key(key) => {
@@ -267,6 +267,15 @@ pub(super) fn verify_parsed(
         _ => return Err(VerifyError::Unsupported("signature content of an unknown kind".to_owned())),
     };
     Ok(VerifiedSignature { subject, issuer, key, certificate, signature, log, predicate_type })
+}
+
+/// SPIRE's cosign check of `allowed_identities`: the raw OIDC issuer extension
+/// (1.3.6.1.4.1.57264.1.1) against each configured issuer, and any non-empty SAN against its
+/// subjects (the verifier's own identity is only the first e-mail or URI SAN, and prefers the
+/// newer issuer extension .1.8).
+pub(super) fn spire_allows(allowed: &AllowedIdentities, certificate: &CertificateIdentity) -> bool {
+    let Ok(issuer) = certificate.oidc_issuer() else { return false };
+    certificate.subject_alternative_names().iter().filter(|san| !san.is_empty()).any(|san| allowed.allows(issuer, san))
 }
 
 /// The leaf certificate's DER bytes.

@@ -164,3 +164,27 @@ proptest! {
         let _ = CertificateIdentity::from_der(&der).map(|id| (id.spire_subject().is_ok(), id.oidc_issuer().is_ok()));
     }
 }
+
+/// `allowed_identities` as SPIRE's cosign applies it: any non-empty SAN, not only the first
+/// e-mail or URI the verifier reports, with the raw `.1.1` issuer.
+#[test]
+fn allowed_identities_match_any_san_and_the_raw_issuer() {
+    use crate::facts::sigstore::identity::AllowedIdentities;
+    use crate::facts::sigstore::verify::spire_allows;
+
+    let cert = identity(vec![
+        SanType::DnsName(ia5("builder.example")),
+        SanType::Rfc822Name(ia5("ci@example.com")),
+        SanType::URI(ia5("https://github.com/acme/app/.github/workflows/release.yml@refs/tags/v1")),
+    ]);
+    let allow =
+        |issuer: &str, subject: &str| AllowedIdentities::new([(issuer.to_owned(), [subject.to_owned()])]).unwrap();
+    assert!(spire_allows(&allow("https://issuer.example", "builder.example"), &cert), "a DNS SAN counts");
+    assert!(spire_allows(&allow("https://issuer.example", "ci@example.com"), &cert));
+    assert!(spire_allows(&allow("https://issuer.example", r"github\.com/acme/.*"), &cert), "regex, unanchored");
+    assert!(!spire_allows(&allow("https://other.example", "ci@example.com"), &cert), "issuer must match");
+    assert!(!spire_allows(&allow("https://issuer.example", "someone@example.com"), &cert));
+    let no_issuer =
+        CertificateIdentity::from_der(&certificate(vec![SanType::Rfc822Name(ia5("ci@example.com"))], None)).unwrap();
+    assert!(!spire_allows(&allow("https://issuer.example", "ci@example.com"), &no_issuer), "no .1.1: nothing matches");
+}
