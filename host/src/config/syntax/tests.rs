@@ -52,6 +52,11 @@ proptest! {
     }
 
     #[test]
+    fn template_marks_in_strings_are_checked_without_panicking(text in "[a=\"$%{}\\\n<EOT é]{0,64}") {
+        let _ = check(&text);
+    }
+
+    #[test]
     fn bracket_soup_is_checked_without_panicking(text in "[\\[\\](){}\"#/*<EOT\n a=é\\\\-]{0,64}") {
         let _ = check(&text);
     }

@@ -62,5 +62,17 @@ mod properties {
                 prop_assert!(!name.is_empty() && !name.contains(':') && !name.contains('\n'));
             }
         }
+
+        /// Looking a group up by name reads the same lines as the id table: the id found names
+        /// that group, unless an earlier line took the id.
+        #[test]
+        fn group_lookups_agree_with_the_table(text in "([a-z#]{0,4}:x?:[0-9a-z]{0,3}:?\n?){0,6}", name in "[a-z]{1,3}") {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("group");
+            std::fs::write(&path, &text).unwrap();
+            if let Some(id) = group_id(&path, &name) {
+                prop_assert!(parse(&text).contains_key(&id));
+            }
+        }
     }
 }

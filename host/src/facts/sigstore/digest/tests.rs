@@ -41,3 +41,19 @@ fn errors_repeat_a_bounded_prefix() {
     let err = "x".repeat(10_000).parse::<Sha256Digest>().unwrap_err();
     assert!(err.to_string().len() < 200, "{err}");
 }
+
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        /// Any text: a digest that prints back as written, or a typed error.
+        #[test]
+        fn parsing_never_panics_and_round_trips(text in "(sha256:)?[0-9a-fA-F]{0,70}|.{0,80}") {
+            if let Ok(d) = text.parse::<Sha256Digest>() {
+                prop_assert_eq!(d.to_string(), text);
+            }
+        }
+    }
+}

@@ -59,3 +59,25 @@ fn public_keys_are_named_pem_keys() {
     let err = TrustedKey::from_pem("garbage", garbage).unwrap_err();
     assert!(err.to_string().starts_with(r#"public key "garbage": "#), "{err}");
 }
+
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+
+        /// Any `trusted_root.json` text: a root or a typed error, never a panic.
+        #[test]
+        fn any_root_text_never_panics(text in any::<String>()) {
+            let _ = TrustRoot::from_json(&text);
+        }
+
+        /// Any PEM text for a named key: a key or a typed error.
+        #[test]
+        fn any_key_text_never_panics(text in any::<String>()) {
+            let _ = TrustedKey::from_pem("k", &text);
+        }
+    }
+}

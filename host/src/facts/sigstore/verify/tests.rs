@@ -337,3 +337,31 @@ fn faults() {
     assert_eq!(VerifyError::Signature(String::new()).fault(), Fault::Workload);
     assert_eq!(VerifyError::TrustRoot(String::new()).fault(), Fault::Config);
 }
+
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+
+        /// Any bundle text: a typed refusal, never a panic.
+        #[test]
+        fn any_bundle_text_is_refused_without_panicking(text in any::<String>()) {
+            let allowed = AllowedIdentities::any();
+            let artifact = Artifact::Bytes(b"a");
+            prop_assert!(verify_bundle(root(), &text, artifact, Signer::Keyless(&allowed), Checks::default()).is_err());
+        }
+
+        /// A real bundle cut anywhere: still a typed refusal.
+        #[test]
+        fn truncated_bundles_are_refused(cut in 0_usize..4096) {
+            let bundle = text("conformance/happy-path-v0.1/bundle.sigstore.json");
+            let cut = (0..=cut.min(bundle.len().saturating_sub(1))).rev().find(|i| bundle.is_char_boundary(*i)).unwrap_or(0);
+            let allowed = AllowedIdentities::any();
+            let result = verify_bundle(root(), &bundle[..cut], Artifact::Bytes(b"a"), Signer::Keyless(&allowed), Checks::default());
+            prop_assert!(result.is_err());
+        }
+    }
+}
