@@ -30,6 +30,7 @@ pub mod sandbox;
 pub mod selector;
 pub mod spiffe_id;
 pub mod spire;
+pub mod text;
 pub mod time;
 pub mod workload;
 

@@ -6,22 +6,9 @@
 /// The most bytes of guest text kept in a message.
 pub const MAX_GUEST_TEXT: usize = 512;
 
-/// `text` with control characters escaped (`\n`, `\u{1b}`, …) and cut to [`MAX_GUEST_TEXT`]
-/// bytes on a character boundary; a cut says how long the original was.
+/// `text` made bounded (to [`MAX_GUEST_TEXT`] bytes) and printable; see [`crate::text::bounded`].
 pub fn guest_text(text: &str) -> String {
-    let mut out = String::with_capacity(text.len().min(MAX_GUEST_TEXT) + 32);
-    for c in text.chars() {
-        if out.len() >= MAX_GUEST_TEXT {
-            out.push_str(&format!("… ({} bytes in all)", text.len()));
-            return out;
-        }
-        if c.is_control() {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
-    out
+    crate::text::bounded(text, MAX_GUEST_TEXT)
 }
 
 #[cfg(test)]

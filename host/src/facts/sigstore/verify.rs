@@ -328,14 +328,10 @@ fn classify(error: SigstoreError) -> VerifyError {
     }
 }
 
-/// Outside text made safe for an error: at most [`SHOWN`] characters, control characters
-/// replaced.
+/// Outside text made safe for an error: at most [`SHOWN`] bytes, control characters escaped
+/// (the crate's one rule for outside text, `crate::text::bounded`).
 pub(super) fn bounded(text: &str) -> String {
-    let mut out: String = text.chars().take(SHOWN).map(|c| if c.is_control() { ' ' } else { c }).collect();
-    if text.chars().nth(SHOWN).is_some() {
-        out.push('…');
-    }
-    out
+    crate::text::bounded(text, SHOWN)
 }
 
 #[cfg(test)]
