@@ -35,7 +35,7 @@ impl FromStr for Sha256Digest {
     /// Parses `sha256:<hex>`; upper-case hex is refused, as registries never write it and two
     /// spellings of one digest would compare unequal as strings elsewhere.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let refuse = || DigestError(s.chars().take(SHOWN).collect());
+        let refuse = || DigestError(crate::text::bounded(s, SHOWN));
         let hex = s.strip_prefix("sha256:").ok_or_else(refuse)?;
         if hex.len() != 64 || !hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
             return Err(refuse());

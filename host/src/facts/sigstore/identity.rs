@@ -107,7 +107,7 @@ impl Matcher {
             // says what is wrong, and the error names the pattern itself.
             Regex::new(text).map(Self::Regex).map_err(|e| {
                 let message = e.to_string();
-                message.lines().last().unwrap_or_default().trim().chars().take(SHOWN).collect()
+                crate::text::bounded(message.lines().last().unwrap_or_default().trim(), SHOWN)
             })
         } else {
             Ok(Self::Exact(text.to_owned()))
@@ -122,9 +122,9 @@ impl Matcher {
     }
 }
 
-/// A configured string cut to [`SHOWN`] characters for an error message.
+/// A configured string, bounded and printable, for an error message.
 fn shown(text: &str) -> String {
-    text.chars().take(SHOWN).collect()
+    crate::text::bounded(text, SHOWN)
 }
 
 #[cfg(test)]
