@@ -12,6 +12,8 @@ pub enum Fault {
     Workload,
     /// The kubelet or the API server: unreachable, refusing, or answering what it should not.
     Kubelet,
+    /// An image registry: unreachable, refusing, or answering what it should not.
+    Registry,
     /// The operator's configuration: a key, a path or a credential that cannot be used.
     Config,
     /// A Wasm module: it trapped, ran out of a limit, or answered badly.
@@ -28,6 +30,7 @@ impl Fault {
         match self {
             Self::Workload => "workload",
             Self::Kubelet => "kubelet",
+            Self::Registry => "registry",
             Self::Config => "config",
             Self::Module => "module",
             Self::Policy => "policy",

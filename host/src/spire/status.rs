@@ -29,7 +29,8 @@ pub fn attest(e: &AttestError) -> Status {
             // root without the file, an executable over the size limit).
             Fault::Config => Status::failed_precondition(msg),
             Fault::Kubelet => Status::unavailable(msg),
-            Fault::Workload | Fault::Module | Fault::Policy | Fault::Host => Status::internal(msg),
+            // SPIRE answers every Sigstore failure, a registry's included, with Internal.
+            Fault::Workload | Fault::Registry | Fault::Module | Fault::Policy | Fault::Host => Status::internal(msg),
         },
     }
 }
@@ -41,7 +42,7 @@ pub fn attest(e: &AttestError) -> Status {
 pub fn setup(e: &SetupError) -> Status {
     match e.fault() {
         Fault::Host => Status::internal(e.to_string()),
-        Fault::Kubelet => Status::unavailable(e.to_string()),
+        Fault::Kubelet | Fault::Registry => Status::unavailable(e.to_string()),
         Fault::Workload | Fault::Config | Fault::Module | Fault::Policy => Status::invalid_argument(e.to_string()),
     }
 }

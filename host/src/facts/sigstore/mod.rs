@@ -21,11 +21,15 @@
 
 mod certificate;
 mod digest;
+pub mod discover;
 #[cfg(test)]
 mod fixtures;
 mod identity;
 mod legacy;
+pub mod reference;
+pub mod registry;
 mod selectors;
+mod settings;
 mod simple_signing;
 mod trust;
 mod verify;
@@ -37,6 +41,10 @@ pub use legacy::{BUNDLE, CERTIFICATE, CHAIN, LegacyError, LegacyLayer, SIGNATURE
 pub use selectors::{
     ATTESTATIONS_VERIFIED, DetailError, Generation, SIGNATURE_VERIFIED, SelectorError, VALIDATION_PASSED,
     selector_values, skipped_image, spire_error_message,
+};
+pub use settings::{
+    BundleFormats, Credentials, DEFAULT_CACHE_MAX_ENTRIES, DEFAULT_CACHE_TTL, DEFAULT_REKOR_URL, FAILURE_TTL, GenerationOne,
+    GenerationTwo, OnFailure, RegistrySettings, SigstoreSettings, SpireKeys,
 };
 pub use simple_signing::{PayloadError, SimpleSigning};
 pub use trust::{RootOrigin, TrustError, TrustRoot, TrustedKey};
