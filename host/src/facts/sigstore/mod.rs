@@ -19,6 +19,7 @@
 //! Not here yet: the registry (finding `.sig` tags, `.att` attestations and OCI referrers), the
 //! configuration block, wiring the selectors into attestation, and the facts for Cedar.
 
+pub mod attestation;
 mod certificate;
 mod digest;
 pub mod discover;
