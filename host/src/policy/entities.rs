@@ -10,7 +10,7 @@ use cedar_policy::{Context, Entity, EntityId, EntityTypeName, EntityUid, Restric
 use super::error::{DecideError, PolicyError};
 use crate::selector::Selector;
 use crate::spiffe_id::{SpiffeId, TrustDomain};
-use crate::workload::{ImageRef, KubernetesFacts, UnixFacts, Workload};
+use crate::workload::{ImageRef, KubernetesFacts, SignatureFacts, SigstoreFacts, UnixFacts, Workload};
 
 /// Entity type names and action uids, parsed once per generation.
 pub(crate) struct Types {
@@ -248,17 +248,44 @@ fn image(i: &ImageRef, t: &Types) -> Result<Entity, DecideError> {
         attrs.push(("digest".to_owned(), s(d)));
     }
     if let Some(sig) = &i.sigstore {
-        let strings = |v: &[String]| Expr::new_set(v.iter().map(|x| s(x)));
-        let record = Expr::new_record([
-            ("verified".to_owned(), Expr::new_bool(sig.verified)),
-            ("satisfiedPolicies".to_owned(), strings(&sig.satisfied_policies)),
-            ("signerIdentities".to_owned(), strings(&sig.signer_identities)),
-            ("predicateTypes".to_owned(), strings(&sig.predicate_types)),
-        ])
-        .map_err(err)?;
-        attrs.push(("sigstore".to_owned(), record));
+        attrs.push(("sigstore".to_owned(), sigstore(sig)?));
     }
     Entity::new_with_tags(Types::uid(&t.image, id), attrs, [], []).map_err(err)
+}
+
+/// An image's Sigstore verdict as the schema's `Sigstore` record.
+fn sigstore(sig: &SigstoreFacts) -> Result<Expr, DecideError> {
+    let strings = |v: &[String]| Expr::new_set(v.iter().map(|x| s(x)));
+    let signatures = sig.signatures.iter().map(signature).collect::<Result<Vec<_>, _>>()?;
+    let mut fields = vec![
+        ("verified".to_owned(), Expr::new_bool(sig.verified)),
+        ("signatures".to_owned(), Expr::new_set(signatures)),
+        ("signerIdentities".to_owned(), strings(&sig.signer_identities)),
+        ("keys".to_owned(), strings(&sig.keys)),
+        ("predicateTypes".to_owned(), strings(&sig.predicate_types)),
+    ];
+    if let Some(failure) = &sig.failure {
+        fields.push(("failure".to_owned(), s(failure)));
+    }
+    Expr::new_record(fields).map_err(err)
+}
+
+/// One verified signature as the schema's `SigstoreSignature` record; absent parts are left out.
+fn signature(sig: &SignatureFacts) -> Result<Expr, DecideError> {
+    let mut fields = vec![("source".to_owned(), s(&sig.source))];
+    for (name, value) in [("subject", &sig.subject), ("issuer", &sig.issuer), ("key", &sig.key)] {
+        if let Some(v) = value {
+            fields.push((name.to_owned(), s(v)));
+        }
+    }
+    // A log index beyond i64 cannot come from Rekor (it counts entries): left out, not wrapped.
+    if let Some(i) = sig.log_index.and_then(|i| i64::try_from(i).ok()) {
+        fields.push(("logIndex".to_owned(), Expr::new_long(i)));
+    }
+    if let Some(t) = sig.integrated_time {
+        fields.push(("integratedTime".to_owned(), Expr::new_long(t)));
+    }
+    Expr::new_record(fields).map_err(err)
 }
 
 /// The node name the context reports: the host's name fact.

@@ -533,7 +533,9 @@ fn sigstore_facts_gate_an_identity() {
 permit (principal, action == Attest::Action::"propose", resource)
 when {
   principal has k8s && principal.k8s has image && principal.k8s.image has sigstore &&
-  principal.k8s.image.sigstore.satisfiedPolicies.contains("release-pipeline")
+  principal.k8s.image.sigstore.verified &&
+  principal.k8s.image.sigstore.keys.contains("release") &&
+  !principal.k8s.image.sigstore.signatures.isEmpty()
 };
 "#;
     let p = load(rule).unwrap();
@@ -542,9 +544,14 @@ when {
     if let Some(c) = w.kubernetes.as_mut().and_then(|k| k.container.as_mut()) {
         c.image.sigstore = Some(crate::workload::SigstoreFacts {
             verified: true,
-            satisfied_policies: vec!["release-pipeline".into()],
-            signer_identities: vec!["https://token.actions.githubusercontent.com|repo:x".into()],
-            predicate_types: vec![],
+            signatures: vec![crate::workload::SignatureFacts {
+                source: "legacy".into(),
+                key: Some("release".into()),
+                log_index: Some(7),
+                ..Default::default()
+            }],
+            keys: vec!["release".into()],
+            ..Default::default()
         });
     }
     assert_eq!(ids(&p.decide(&w).unwrap()), ["spiffe://example.org/signed/ledger"]);

@@ -101,21 +101,50 @@ pub struct ImageRef {
 }
 
 /// The outcome of Sigstore verification of an image, flattened for policies (Cedar cannot
-/// iterate over signatures, so the host names what each one established).
+/// iterate over signatures, so the host also names what the signatures established together).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SigstoreFacts {
-    /// At least one signature verified.
+    /// At least one signature verified, and every check SPIRE's configuration asks for passed.
     pub verified: bool,
-    /// Names of the host-side Sigstore policies the image satisfied.
+    /// Why verification failed, when `on_failure = "fact"` turned the failure into this fact.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<String>,
+    /// Each verified signature, in the order they were found.
     #[serde(default)]
-    pub satisfied_policies: Vec<String>,
-    /// `issuer|subject` of each verified signature.
+    pub signatures: Vec<SignatureFacts>,
+    /// `issuer|subject` of each verified keyless signature.
     #[serde(default)]
     pub signer_identities: Vec<String>,
+    /// The names (`public_keys`) of the keys that verified a signature.
+    #[serde(default)]
+    pub keys: Vec<String>,
     /// In-toto predicate types of verified attestations.
     #[serde(default)]
     pub predicate_types: Vec<String>,
+}
+
+/// One verified signature of an image.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignatureFacts {
+    /// Where it was found: `legacy` (cosign's `.sig` tag) or `referrer` (a cosign v3 bundle).
+    pub source: String,
+    /// The certificate's subject (its first non-empty SAN, as SPIRE reads it); keyless only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    /// The certificate's OIDC issuer; keyless only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<String>,
+    /// The configured key that verified it; key-based only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// Its transparency log index, when it was logged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_index: Option<u64>,
+    /// When the log integrated it (Unix seconds), when it was logged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub integrated_time: Option<i64>,
 }
 
 /// The pod a process runs in.

@@ -13,6 +13,8 @@
 //! difference worth knowing: `\d`, `\w`, `\s` and `\b` are Unicode-aware here and ASCII-only in
 //! Go, which changes nothing for the ASCII URLs and e-mail addresses certificates carry.
 
+use std::collections::BTreeSet;
+
 use regex::Regex;
 
 /// The characters that make SPIRE treat a string as a regular expression.
@@ -87,6 +89,19 @@ impl AllowedIdentities {
             }
         }
         Ok(Self { pairs })
+    }
+
+    /// Generation 1's `allowed_subjects_list`: every (issuer, subject) pair compared exactly,
+    /// whatever characters it holds. No pair accepts every identity, as cosign does with no
+    /// identity to check (generation 1 then keeps no signature when it makes selectors).
+    pub fn exact<'a>(map: impl IntoIterator<Item = (&'a String, &'a BTreeSet<String>)>) -> Self {
+        let pairs = map
+            .into_iter()
+            .flat_map(|(issuer, subjects)| {
+                subjects.iter().map(move |subject| (Matcher::Exact(issuer.clone()), Matcher::Exact(subject.clone())))
+            })
+            .collect();
+        Self { pairs }
     }
 
     /// Whether every identity is accepted (no pair was configured).

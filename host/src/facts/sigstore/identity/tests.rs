@@ -105,3 +105,26 @@ fn bad_regexes_are_refused_with_where_they_are() {
     let err = AllowedIdentities::new([(long, Vec::<String>::new())]).unwrap_err();
     assert!(err.to_string().len() < 2_000);
 }
+
+#[test]
+fn generation_one_pairs_are_exact_whatever_they_hold() {
+    let subjects: BTreeSet<String> = ["https://github.com/a/b/.github/workflows/x.yml@refs/heads/main".to_owned()].into();
+    let map = [("https://token.actions.githubusercontent.com".to_owned(), subjects)];
+    let allowed = AllowedIdentities::exact(map.iter().map(|(i, s)| (i, s)));
+    assert!(!allowed.accepts_any());
+    assert!(allowed.allows(
+        "https://token.actions.githubusercontent.com",
+        "https://github.com/a/b/.github/workflows/x.yml@refs/heads/main"
+    ));
+    // `.` and `@` would be regex-free anyway; `x.yml` must not match `xAyml`.
+    assert!(!allowed.allows(
+        "https://token.actions.githubusercontent.com",
+        "https://github.com/a/b/.github/workflows/xAyml@refs/heads/main"
+    ));
+    let regexy: BTreeSet<String> = ["a+b".to_owned()].into();
+    let map = [("i".to_owned(), regexy)];
+    let allowed = AllowedIdentities::exact(map.iter().map(|(i, s)| (i, s)));
+    assert!(allowed.allows("i", "a+b"));
+    assert!(!allowed.allows("i", "aab"), "generation 1 never treats a subject as a regex");
+    assert!(AllowedIdentities::exact(std::iter::empty()).accepts_any());
+}
