@@ -20,12 +20,15 @@
 //! configuration block, wiring the selectors into attestation, and the facts for Cedar.
 
 pub mod attestation;
+mod cache;
 mod certificate;
 mod digest;
 pub mod discover;
+// pub mod evaluate; (waits for the registry client)
 #[cfg(test)]
 mod fixtures;
 mod identity;
+// mod image;
 mod legacy;
 pub mod reference;
 pub mod registry;
@@ -38,6 +41,7 @@ mod verify;
 pub use certificate::{CertificateError, CertificateIdentity, FULCIO_OTHER_NAME, OIDC_ISSUER_V1};
 pub use digest::{DigestError, Sha256Digest};
 pub use identity::{AllowedIdentities, IdentityError};
+// pub use image::{ImageVerifier, SetupError, SigstoreAnswer, SigstoreError};
 pub use legacy::{BUNDLE, CERTIFICATE, CHAIN, LegacyError, LegacyLayer, SIGNATURE, verify_layer};
 pub use selectors::{
     ATTESTATIONS_VERIFIED, DetailError, Generation, SIGNATURE_VERIFIED, SelectorError, VALIDATION_PASSED,
