@@ -38,6 +38,9 @@ pub enum SetupError {
     /// The audit log.
     #[error(transparent)]
     Audit(#[from] AuditError),
+    /// The `sigstore` block's trust material or registry settings cannot be used.
+    #[error(transparent)]
+    Sigstore(#[from] crate::facts::sigstore::SetupError),
 }
 
 impl SetupError {
@@ -49,6 +52,7 @@ impl SetupError {
             Self::Config(e) => e.fault(),
             Self::Module(e) => e.fault(),
             Self::Policy(e) => e.fault(),
+            Self::Sigstore(e) => e.fault(),
             Self::Kubernetes(e) => e.fault(),
             Self::Audit(e) => e.fault(),
         }

@@ -13,6 +13,7 @@ use crate::attestation::{Attestation, ModuleReport, Outcome};
 use crate::audit::AuditLog;
 use crate::config::Config;
 use crate::facts::kubernetes::{KubernetesSource, SourceMode};
+use crate::facts::sigstore::ImageVerifier;
 use crate::facts::{GatherError, Gatherer};
 use crate::fault::Fault;
 use crate::generation::{Generation, Recipe, Reloaded, SetupError};
@@ -80,9 +81,13 @@ impl Attestor {
         let recipe = Recipe::new(runtime, config.policy.clone(), config.trust_domain.clone(), config.modules.clone());
         let generation = recipe.build()?;
         let kubernetes = KubernetesSource::new(&config.kubernetes, k8s_mode)?;
+        let sigstore = match &config.sigstore {
+            Some(settings) => Some(Arc::new(ImageVerifier::new(settings)?)),
+            None => None,
+        };
         let audit = AuditLog::open(&config.audit)?;
         Ok(Self {
-            gatherer: Gatherer::new(proc_root, config.unix.clone(), kubernetes),
+            gatherer: Gatherer::new(proc_root, config.unix.clone(), kubernetes).with_sigstore(sigstore),
             current: RwLock::new(Arc::new(generation)),
             recipe: Some(recipe),
             audit,

@@ -1,6 +1,7 @@
 //! The command line: the binary's edge, where errors become one line on stderr and an exit code.
 
 mod attest;
+mod image;
 mod module;
 mod policy;
 mod replace;
@@ -31,6 +32,9 @@ pub enum Command {
     /// Policy authoring: check, format, test, explain, link templates.
     #[command(subcommand)]
     Policy(policy::PolicyCommand),
+    /// Sigstore: verify an image's signatures as the attestor would.
+    #[command(subcommand)]
+    Image(image::ImageCommand),
     /// Run as a SPIRE external plugin (launched by SPIRE: `plugin_cmd`, role in `plugin_args`).
     Plugin {
         /// The plugin role.
@@ -71,6 +75,7 @@ pub fn main() -> ExitCode {
         Command::Attest(args) => attest::run(args),
         Command::Module(cmd) => module::run(cmd),
         Command::Policy(cmd) => policy::run(cmd),
+        Command::Image(cmd) => image::run(cmd),
     };
     match result {
         Ok(code) => code,

@@ -63,6 +63,9 @@ pub enum GatherError {
     /// The Kubernetes source failed (kubelet, cgroups, API server).
     #[error(transparent)]
     Kubernetes(#[from] super::kubernetes::K8sError),
+    /// The container's image did not verify under the `sigstore` block (SPIRE's message).
+    #[error(transparent)]
+    Sigstore(#[from] super::sigstore::SigstoreError),
     /// Config: the executable is larger than the configured limit.
     #[error(
         "executable {path} is {size} bytes, over unix.workload_size_limit ({limit} bytes); raise the limit, or set it to -1 to skip hashing"
@@ -85,6 +88,7 @@ impl GatherError {
             Self::NotRecorded { .. } | Self::ExeTooLarge { .. } => Fault::Config,
             Self::Read { .. } | Self::Malformed { .. } => Fault::Host,
             Self::Kubernetes(k) => k.fault(),
+            Self::Sigstore(s) => s.fault(),
         }
     }
 }

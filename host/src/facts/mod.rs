@@ -17,16 +17,18 @@ mod unix;
 pub(crate) mod userdb;
 
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 pub use error::GatherError;
 pub use unix::{UnixConfig, unix_selectors};
 
-use crate::workload::{FactKey, Pid, Workload};
+use crate::selector::Selector;
+use crate::workload::{FactKey, KubernetesFacts, Pid, Workload};
 use cgroup::Location;
 use exe_hash::ExeHasher;
 use kubernetes::KubernetesSource;
 use procfs::ProcDir;
+use sigstore::{ImageVerifier, SigstoreAnswer};
 use userdb::UserDb;
 
 /// What the blocking half of gathering found: local facts, and where the process runs.
@@ -58,6 +60,8 @@ pub struct Gatherer {
     hasher: ExeHasher,
     users: UserDb,
     kubernetes: Option<KubernetesSource>,
+    /// The `sigstore` block's verifier: the found container's image, verified.
+    sigstore: Option<Arc<ImageVerifier>>,
     /// Whether `proc_root` is a mounted procfs, looked up once (a `statfs` per attestation
     /// bought nothing: the mount does not change under a configuration).
     live: OnceLock<bool>,
@@ -73,8 +77,20 @@ impl Gatherer {
             hasher: ExeHasher::default(),
             users,
             kubernetes,
+            sigstore: None,
             live: OnceLock::new(),
         }
+    }
+
+    /// The same gatherer, also verifying the image of every found container with `verifier`.
+    pub fn with_sigstore(mut self, verifier: Option<Arc<ImageVerifier>>) -> Self {
+        self.sigstore = verifier;
+        self
+    }
+
+    /// The Sigstore verifier, when configured.
+    pub fn sigstore(&self) -> Option<&Arc<ImageVerifier>> {
+        self.sigstore.as_ref()
     }
 
     /// Where process directories are read from.
@@ -133,10 +149,19 @@ impl Gatherer {
             },
             _ => None,
         };
+        let signed = match (&self.sigstore, &answer) {
+            (Some(verifier), Some((facts, _))) => match image_of(facts) {
+                Some((image, container)) => match verifier.answer_now(image, container) {
+                    Some(signed) => Some(signed?),
+                    None => return Ok(Err(local)),
+                },
+                None => None,
+            },
+            _ => None,
+        };
         let LocalFacts { mut workload, dir, start_time, .. } = local;
         if let Some((facts, selectors)) = answer {
-            workload.kubernetes = Some(facts);
-            workload.selectors.extend(selectors);
+            add_kubernetes(&mut workload, facts, selectors, signed);
         }
         dir.confirm_start_time(start_time)?;
         Ok(Ok(workload))
@@ -148,8 +173,11 @@ impl Gatherer {
         if let Some(k) = &self.kubernetes
             && let Some((facts, selectors)) = k.facts(&location).await?
         {
-            workload.kubernetes = Some(facts);
-            workload.selectors.extend(selectors);
+            let signed = match (&self.sigstore, image_of(&facts)) {
+                (Some(verifier), Some((image, container))) => Some(verifier.answer(image, container).await?),
+                _ => None,
+            };
+            add_kubernetes(&mut workload, facts, selectors, signed);
         }
         // Read last: a different start time means the PID now names another process, and the
         // facts above may describe either one.
@@ -162,6 +190,29 @@ impl Gatherer {
         let local = self.gather_local(pid)?;
         self.finish(local).await
     }
+}
+
+/// The found container's `imageID` and id: what Sigstore verifies (SPIRE verifies only a found
+/// container's image, never on the pod-only path).
+fn image_of(facts: &KubernetesFacts) -> Option<(&str, &crate::workload::ContainerId)> {
+    facts.container.as_ref().map(|c| (c.image.id.as_str(), &c.id))
+}
+
+/// Kubernetes facts and selectors, with the image's Sigstore facts and selectors when verified.
+fn add_kubernetes(
+    workload: &mut Workload,
+    mut facts: KubernetesFacts,
+    selectors: Vec<Selector>,
+    signed: Option<SigstoreAnswer>,
+) {
+    workload.selectors.extend(selectors);
+    if let Some(signed) = signed {
+        workload.selectors.extend(kubernetes::k8s_selectors(signed.selectors));
+        if let Some(container) = facts.container.as_mut() {
+            container.image.sigstore = signed.facts;
+        }
+    }
+    workload.kubernetes = Some(facts);
 }
 
 /// The host's name, from the kernel (the UTS namespace of whoever reads it): `uname(2)` on a

@@ -84,6 +84,7 @@ impl<V> VerdictCache<V> {
     }
 
     /// How many keys are held (fresh, expired or being computed).
+    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.lock().slots.len()
     }

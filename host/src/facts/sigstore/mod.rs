@@ -24,11 +24,11 @@ mod cache;
 mod certificate;
 mod digest;
 pub mod discover;
-// pub mod evaluate; (waits for the registry client)
+pub mod evaluate;
 #[cfg(test)]
 mod fixtures;
 mod identity;
-// mod image;
+mod image;
 mod legacy;
 pub mod reference;
 pub mod registry;
@@ -41,15 +41,15 @@ mod verify;
 pub use certificate::{CertificateError, CertificateIdentity, FULCIO_OTHER_NAME, OIDC_ISSUER_V1};
 pub use digest::{DigestError, Sha256Digest};
 pub use identity::{AllowedIdentities, IdentityError};
-// pub use image::{ImageVerifier, SetupError, SigstoreAnswer, SigstoreError};
+pub use image::{ImageVerifier, SetupError, SigstoreAnswer, SigstoreError};
 pub use legacy::{BUNDLE, CERTIFICATE, CHAIN, LegacyError, LegacyLayer, SIGNATURE, verify_layer};
 pub use selectors::{
     ATTESTATIONS_VERIFIED, DetailError, Generation, SIGNATURE_VERIFIED, SelectorError, VALIDATION_PASSED,
     selector_values, skipped_image, spire_error_message,
 };
 pub use settings::{
-    BundleFormats, Credentials, DEFAULT_CACHE_MAX_ENTRIES, DEFAULT_CACHE_TTL, DEFAULT_REKOR_URL, FAILURE_TTL, GenerationOne,
-    GenerationTwo, OnFailure, RegistrySettings, SigstoreSettings, SpireKeys,
+    BundleFormats, Credentials, DEFAULT_CACHE_MAX_ENTRIES, DEFAULT_CACHE_TTL, DEFAULT_REKOR_URL, FAILURE_TTL,
+    GenerationOne, GenerationTwo, OnFailure, RegistrySettings, SigstoreSettings, SpireKeys,
 };
 pub use simple_signing::{PayloadError, SimpleSigning};
 pub use trust::{RootOrigin, TrustError, TrustRoot, TrustedKey};
