@@ -137,6 +137,18 @@ impl Attestor {
     /// whole new generation and swap it in. On error the old generation keeps serving. Blocking
     /// (it reads files and may compile modules): call it off the async executor.
     pub fn reload(&self, force: bool) -> Result<Reloaded, SetupError> {
+        // The Sigstore trust material (`trusted_root`, `public_keys`) is re-read on the same
+        // tick; a file that no longer loads leaves the old material serving, as a refused
+        // generation does.
+        if let Some(verifier) = self.gatherer.sigstore() {
+            match verifier.refresh(force) {
+                Ok(true) => tracing::info!("new Sigstore trust material in force; cached image verdicts dropped"),
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::error!(error = %e, "Sigstore trust material refused; the previous one keeps serving")
+                }
+            }
+        }
         let Some(recipe) = &self.recipe else { return Ok(Reloaded::Unchanged) };
         let current = self.generation();
         let Some(next) = recipe.rebuild(&current, force)? else { return Ok(Reloaded::Unchanged) };

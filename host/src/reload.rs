@@ -1,4 +1,5 @@
-//! Reload: a running attestor looks at its policy directories and module files every
+//! Reload: a running attestor looks at its policy directories, module files and Sigstore
+//! trust files (`trusted_root`, `public_keys`) every
 //! `policy.reload_interval`, and at once on SIGHUP, and swaps in a new generation when they
 //! changed.
 //!
@@ -27,7 +28,8 @@ impl Drop for Watch {
 /// tokio runtime. The watcher holds the attestor weakly: it ends when the attestor is dropped.
 pub fn watch(attestor: &Arc<Attestor>) -> Option<Watch> {
     let recipe = attestor.recipe()?;
-    if !recipe.watches_disk() {
+    let sigstore_files = attestor.gatherer().sigstore().is_some_and(|v| v.watches_files());
+    if !recipe.watches_disk() && !sigstore_files {
         return None;
     }
     let period = recipe.interval();

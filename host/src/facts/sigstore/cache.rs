@@ -83,6 +83,14 @@ impl<V> VerdictCache<V> {
         Arc::clone(&stored.value)
     }
 
+    /// Forgets every answer (new trust material: answers reached under the old one must go).
+    /// A computation in flight still completes for its waiters, but is not kept.
+    pub(crate) fn clear(&self) {
+        let mut inner = self.lock();
+        inner.slots.clear();
+        inner.order.clear();
+    }
+
     /// How many keys are held (fresh, expired or being computed).
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {

@@ -6,8 +6,8 @@
 //! fresh ([`ImageVerifier::answer_now`], no waiting), otherwise from one evaluation per image
 //! in flight ([`ImageVerifier::answer`]).
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, PoisonError, RwLock};
 
 use super::cache::VerdictCache;
 use super::evaluate::{Evaluation, Failure, Rules, Verified, evaluate};
@@ -22,8 +22,9 @@ use crate::workload::{ContainerId, SignatureFacts, SigstoreFacts};
 #[derive(Debug)]
 pub struct ImageVerifier {
     settings: SigstoreSettings,
-    root: TrustRoot,
-    rules: Rules,
+    /// The trust material and rules in force; swapped whole when `trusted_root` or a key file
+    /// changes ([`ImageVerifier::refresh`]).
+    trust: RwLock<Arc<Trust>>,
     client: RegistryClient,
     cache: VerdictCache<Evaluation>,
     evaluations: AtomicU64,
@@ -78,9 +79,64 @@ impl SigstoreError {
     }
 }
 
+/// The trusted root and the rules built from it, and what the files looked like when read.
+#[derive(Debug)]
+struct Trust {
+    root: TrustRoot,
+    rules: Rules,
+    files: Vec<FileStamp>,
+}
+
+/// A file's length and modification time: enough to notice a replaced root or key.
+type FileStamp = Option<(u64, Option<std::time::SystemTime>)>;
+
 impl ImageVerifier {
     /// Reads the trust material and builds the registry client.
     pub fn new(settings: &SigstoreSettings) -> Result<Self, SetupError> {
+        let trust = Trust::read(settings)?;
+        let client = RegistryClient::new(&settings.registry)?;
+        let cache = VerdictCache::new(settings.cache_ttl, FAILURE_TTL, settings.cache_max_entries);
+        Ok(Self {
+            settings: settings.clone(),
+            trust: RwLock::new(Arc::new(trust)),
+            client,
+            cache,
+            evaluations: AtomicU64::new(0),
+        })
+    }
+
+    /// Whether any trust material comes from files that [`Self::refresh`] should look at.
+    pub fn watches_files(&self) -> bool {
+        self.settings.trusted_root.is_some() || !self.settings.public_keys.is_empty()
+    }
+
+    /// Re-reads `trusted_root` and the key files when they changed (or always, with `force`):
+    /// `Ok(true)` when new material is in force (and every cached answer is dropped, since it
+    /// was reached under the old one), `Ok(false)` when nothing changed. A file that no longer
+    /// loads is an error and the old material keeps serving.
+    pub fn refresh(&self, force: bool) -> Result<bool, SetupError> {
+        if !self.watches_files() {
+            return Ok(false);
+        }
+        let current = self.trust();
+        if !force && current.files == stamps(&self.settings) {
+            return Ok(false);
+        }
+        let next = Trust::read(&self.settings)?;
+        *self.trust.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(next);
+        self.cache.clear();
+        Ok(true)
+    }
+
+    fn trust(&self) -> Arc<Trust> {
+        Arc::clone(&self.trust.read().unwrap_or_else(PoisonError::into_inner))
+    }
+}
+
+impl Trust {
+    fn read(settings: &SigstoreSettings) -> Result<Self, SetupError> {
+        // Stamped before reading: a file replaced while it is read is read again next time.
+        let files = stamps(settings);
         let root = match &settings.trusted_root {
             Some(path) => TrustRoot::from_file(path)?,
             None => TrustRoot::public_good()?,
@@ -106,11 +162,17 @@ impl ImageVerifier {
                 attestations: false,
             },
         };
-        let client = RegistryClient::new(&settings.registry)?;
-        let cache = VerdictCache::new(settings.cache_ttl, FAILURE_TTL, settings.cache_max_entries);
-        Ok(Self { settings: settings.clone(), root, rules, client, cache, evaluations: AtomicU64::new(0) })
+        Ok(Self { root, rules, files })
     }
+}
 
+/// The stamps of the trust files, in a fixed order (root, then keys by name).
+fn stamps(settings: &SigstoreSettings) -> Vec<FileStamp> {
+    let stamp = |path: &std::path::Path| std::fs::metadata(path).ok().map(|m| (m.len(), m.modified().ok()));
+    settings.trusted_root.iter().chain(settings.public_keys.values()).map(|p| stamp(p)).collect()
+}
+
+impl ImageVerifier {
     /// The settings it was built from.
     pub fn settings(&self) -> &SigstoreSettings {
         &self.settings
@@ -152,7 +214,8 @@ impl ImageVerifier {
         self.cache
             .get_or_run(image_id, || async {
                 self.evaluations.fetch_add(1, Ordering::Relaxed);
-                let evaluation = evaluate(&self.root, &self.rules, &self.client, image_id).await;
+                let trust = self.trust();
+                let evaluation = evaluate(&trust.root, &trust.rules, &self.client, image_id).await;
                 let success = evaluation.outcome.is_ok();
                 (evaluation, success)
             })
@@ -161,7 +224,8 @@ impl ImageVerifier {
 
     /// A fresh evaluation of `image_id`, bypassing the cache (the `image verify` command).
     pub async fn evaluate_uncached(&self, image_id: &str) -> Evaluation {
-        evaluate(&self.root, &self.rules, &self.client, image_id).await
+        let trust = self.trust();
+        evaluate(&trust.root, &trust.rules, &self.client, image_id).await
     }
 
     fn skipped(&self, image_id: &str, container: &ContainerId) -> Option<SigstoreAnswer> {

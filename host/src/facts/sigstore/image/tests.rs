@@ -185,3 +185,26 @@ fn a_missing_trusted_root_or_key_is_refused_naming_the_file() {
 fn kinds_are_named_for_reports() {
     assert_ne!(Kind::Signature, Kind::Attestation);
 }
+
+#[test]
+fn a_changed_trusted_root_is_read_again_and_a_broken_one_keeps_the_old() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("trusted_root.json");
+    let production = super::super::fixtures::read("trusted_root/production.json");
+    std::fs::write(&path, &production).unwrap();
+    let mut settings = SigstoreSettings::generation_two();
+    settings.trusted_root = Some(path.clone());
+    let v = ImageVerifier::new(&settings).unwrap();
+    assert!(v.watches_files());
+    assert!(!v.refresh(false).unwrap(), "unchanged");
+    std::fs::write(&path, b"{ not a trusted root").unwrap();
+    let e = v.refresh(false).unwrap_err();
+    assert!(e.to_string().contains("trusted_root.json"), "{e}");
+    // Still serving: the old root answers, and the next good file is taken.
+    let mut pretty: serde_json::Value = serde_json::from_slice(&production).unwrap();
+    pretty["mediaType"] = pretty["mediaType"].clone();
+    std::fs::write(&path, serde_json::to_vec_pretty(&pretty).unwrap()).unwrap();
+    assert!(v.refresh(false).unwrap(), "a new file is read");
+    assert!(v.refresh(true).unwrap(), "force re-reads");
+    assert!(!verifier(|_| {}).refresh(true).unwrap(), "the embedded root has no file to re-read");
+}
