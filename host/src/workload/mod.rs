@@ -14,7 +14,8 @@ use serde::{Deserialize, Serialize};
 
 pub use facts::{FactKey, Facts, InvalidFactKey};
 pub use kubernetes::{
-    ContainerFacts, ContainerId, ImageRef, InvalidId, KubernetesFacts, OwnerReference, PodFacts, PodUid, SignatureFacts, SigstoreFacts,
+    ContainerFacts, ContainerId, ImageRef, InvalidId, KubernetesFacts, OwnerReference, PodFacts, PodUid,
+    SignatureFacts, SigstoreFacts,
 };
 pub use unix::{Gid, Pid, Uid, UnixFacts};
 

@@ -155,7 +155,10 @@ impl SigstoreSettings {
     /// Generation 2 with every default: what an empty top-level `sigstore { }` means.
     pub fn generation_two() -> Self {
         Self {
-            spire: SpireKeys::Two(GenerationTwo { rekor_url: DEFAULT_REKOR_URL.to_owned(), ..GenerationTwo::default() }),
+            spire: SpireKeys::Two(GenerationTwo {
+                rekor_url: DEFAULT_REKOR_URL.to_owned(),
+                ..GenerationTwo::default()
+            }),
             trusted_root: None,
             public_keys: BTreeMap::new(),
             formats: BundleFormats::default(),

@@ -108,7 +108,8 @@ fn bad_regexes_are_refused_with_where_they_are() {
 
 #[test]
 fn generation_one_pairs_are_exact_whatever_they_hold() {
-    let subjects: BTreeSet<String> = ["https://github.com/a/b/.github/workflows/x.yml@refs/heads/main".to_owned()].into();
+    let subjects: BTreeSet<String> =
+        ["https://github.com/a/b/.github/workflows/x.yml@refs/heads/main".to_owned()].into();
     let map = [("https://token.actions.githubusercontent.com".to_owned(), subjects)];
     let allowed = AllowedIdentities::exact(map.iter().map(|(i, s)| (i, s)));
     assert!(!allowed.accepts_any());
