@@ -2,8 +2,9 @@
 //! with SPIRE's defaults and validation messages, plus attestor's own Kubernetes keys.
 //!
 //! Every key does what SPIRE's does, or is refused with a message that says why: the
-//! `experimental` block serves SPIRE's object-reference (`AttestReference`) and broker features,
-//! which attestor does not implement, and the `sigstore` block is not implemented yet.
+//! `experimental` block's `api_server` and `broker` serve SPIRE's object-reference
+//! (`AttestReference`) and broker features, which attestor does not implement. The `sigstore`
+//! block (top level, or SPIRE 1.6–1.14's `experimental.sigstore`) is read by `sigstore.rs`.
 
 use std::ops::RangeInclusive;
 use std::path::Path;
@@ -12,6 +13,7 @@ use std::time::Duration;
 use super::reader::Table;
 use super::{ConfigError, Problems};
 use crate::facts::kubernetes::{ApiServerSettings, Endpoint, KubernetesSettings, SourceMode};
+use crate::facts::sigstore::SigstoreSettings;
 use crate::time::{DurationError, DurationRange};
 
 /// `max_poll_attempts`: SPIRE takes ≤ 0 as the default; attestor also refuses absurd values
@@ -124,16 +126,17 @@ impl KubeletKeys {
     }
 }
 
-/// Read the Kubernetes keys from the top-level table. Problems are recorded in `p` in SPIRE's
+/// Read the Kubernetes keys from the top-level table, and the `sigstore` block that verifies
+/// the images of the containers this source finds. Problems are recorded in `p` in SPIRE's
 /// order.
 pub(crate) fn parse(
     top: &mut Table,
     base: &Path,
     env: &dyn Fn(&str) -> Option<String>,
     p: &mut Problems,
-) -> KubernetesSettings {
+) -> (KubernetesSettings, Option<SigstoreSettings>) {
     let mut s = KubernetesSettings::default();
-    refuse_experimental(top, p);
+    let experimental_sigstore = experimental(top, p);
     let keys = KubeletKeys::read(top, p);
     let disable_client = p.opt(top.bool("disable_kubelet_client")).unwrap_or(false);
     let mode = source_mode(top, p);
@@ -195,18 +198,21 @@ pub(crate) fn parse(
     s.enable_namespace_labels = p.opt(top.bool("enable_namespace_labels")).unwrap_or(false);
     s.legacy_locator = !p.opt(top.bool("use_new_container_locator")).unwrap_or(true);
     s.verbose_locator_logs = p.opt(top.bool("verbose_container_locator_logs")).unwrap_or(false);
-    refuse_sigstore(top, p);
+    let top_sigstore = p.opt(top.block("sigstore"));
+    let sigstore = super::sigstore::parse(top_sigstore, experimental_sigstore, &s, base, p);
     attestor_keys(top, base, &mut s, p);
-    s
+    (s, sigstore)
 }
 
-/// `experimental { api_server { cache { … } } broker { … } }`: SPIRE uses these only for
-/// `AttestReference` (object references, the broker API). attestor answers `AttestReference`
-/// with UNIMPLEMENTED, so SPIRE falls back to `Attest` for PIDs and these blocks could do
-/// nothing: they are refused, not ignored. Unknown keys inside are still reported first, as
-/// SPIRE does (a stale `experimental.sigstore` block, say).
-fn refuse_experimental(top: &mut Table, p: &mut Problems) {
-    let Some(mut exp) = p.opt(top.block("experimental")) else { return };
+/// `experimental { sigstore { … } api_server { cache { … } } broker { … } }`: the `sigstore`
+/// block (SPIRE 1.6–1.14) is handed back for `sigstore.rs` to read. SPIRE uses the others only
+/// for `AttestReference` (object references, the broker API). attestor answers
+/// `AttestReference` with UNIMPLEMENTED, so SPIRE falls back to `Attest` for PIDs and these
+/// blocks could do nothing: they are refused, not ignored. Unknown keys inside are still
+/// reported first, as SPIRE does.
+fn experimental(top: &mut Table, p: &mut Problems) -> Option<Table> {
+    let mut exp = p.opt(top.block("experimental"))?;
+    let sigstore = p.opt(exp.block("sigstore"));
     let api_server = p.opt(exp.block("api_server"));
     let broker = p.opt(exp.block("broker"));
     push_unknown(p, &exp);
@@ -230,32 +236,7 @@ fn refuse_experimental(top: &mut Table, p: &mut Problems) {
                 .into(),
         ));
     }
-}
-
-/// `sigstore { … }`: read for unknown keys (SPIRE's order), then refused until attestor
-/// verifies images.
-fn refuse_sigstore(top: &mut Table, p: &mut Problems) {
-    let Some(mut sig) = p.opt(top.block("sigstore")) else { return };
-    let _ = p.opt(sig.string("rekor_url"));
-    for k in ["ignore_sct", "ignore_tlog", "ignore_attestations"] {
-        let _ = p.opt(sig.bool(k));
-    }
-    let _ = p.opt(sig.strings("skipped_images"));
-    let _ = p.opt(sig.string_lists("allowed_identities"));
-    if let Some(mut creds) = p.opt(sig.block("registry_credentials")) {
-        for (_, mut c) in p.take(creds.labelled_or_keys()).unwrap_or_default() {
-            let _ = p.opt(c.string("username"));
-            let _ = p.opt(c.string("password"));
-            push_unknown(p, &c);
-        }
-        push_unknown(p, &creds);
-    }
-    push_unknown(p, &sig);
-    p.push(ConfigError::Rule(
-        "error initializing sigstore verifier: Sigstore image verification is not available in this version of attestor; \
-         remove the sigstore block"
-            .into(),
-    ));
+    sigstore
 }
 
 /// `k8s_source`.
@@ -325,7 +306,7 @@ fn attestor_keys(top: &mut Table, base: &Path, s: &mut KubernetesSettings, p: &m
 }
 
 /// SPIRE reports each block's unknown keys as their own problem.
-fn push_unknown(p: &mut Problems, t: &Table) {
+pub(super) fn push_unknown(p: &mut Problems, t: &Table) {
     let keys = t.unknown_bare();
     if !keys.is_empty() {
         p.push(ConfigError::UnknownKeys(keys));

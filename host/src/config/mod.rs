@@ -7,6 +7,7 @@
 mod error;
 mod kubernetes;
 mod reader;
+mod sigstore;
 pub mod syntax;
 
 use std::path::{Path, PathBuf};
@@ -17,6 +18,7 @@ pub(crate) use error::Problems;
 use crate::audit::AuditSettings;
 use crate::facts::UnixConfig;
 use crate::facts::kubernetes::KubernetesSettings;
+use crate::facts::sigstore::SigstoreSettings;
 use crate::policy::PolicySettings;
 use crate::sandbox::{Limits, ModuleSpec, RuntimeSettings};
 use crate::selector::SelectorKind;
@@ -47,6 +49,9 @@ pub struct Config {
     pub policy: PolicySettings,
     /// The Kubernetes source (SPIRE's `k8s` attestor keys).
     pub kubernetes: KubernetesSettings,
+    /// The `sigstore` block (top level, or `experimental.sigstore`): verify the images of the
+    /// containers the Kubernetes source finds. `None`: images are not verified.
+    pub sigstore: Option<SigstoreSettings>,
     /// Where `<pid>/…` files are read (`/proc`; a host's `/proc` mounted elsewhere in a container).
     pub proc_root: PathBuf,
     /// Where audit records go.
@@ -80,6 +85,17 @@ pub mod ranges {
         DurationRange::new(Duration::from_millis(100), Duration::from_secs(24 * 3600));
     /// `policy.max_ttl`, `policy.max_jwt_ttl`.
     pub const MAX_TTL: DurationRange = DurationRange::new(Duration::from_secs(1), Duration::from_secs(366 * 24 * 3600));
+    /// `sigstore.cache_ttl`: a verified image answer is reused at most a day, so a revoked
+    /// identity stops counting within that.
+    pub const SIGSTORE_CACHE_TTL: DurationRange =
+        DurationRange::new(Duration::from_secs(1), Duration::from_secs(24 * 3600));
+    /// `sigstore.cache_max_entries`: a node runs far fewer distinct images than a million; the
+    /// cap keeps a typo (an extra zero or three) from letting the cache grow without bound.
+    pub const SIGSTORE_CACHE_MAX_ENTRIES: RangeInclusive<u32> = 1..=1_000_000;
+    /// `sigstore.registry_timeout`: one registry request (connect, headers, body); beyond 5
+    /// minutes an attestation waiting on it is lost anyway (SPIRE's agent gives up sooner).
+    pub const SIGSTORE_REGISTRY_TIMEOUT: DurationRange =
+        DurationRange::new(Duration::from_millis(100), Duration::from_secs(300));
 }
 
 impl Config {
@@ -138,7 +154,7 @@ impl Config {
             Some(t) => audit(t, base, &mut p, &mut unknown),
             None => AuditSettings::default(),
         };
-        let kubernetes = kubernetes::parse(&mut top, base, env, &mut p);
+        let (kubernetes, sigstore) = kubernetes::parse(&mut top, base, env, &mut p);
         let proc_root = p.opt(top.string("proc_root")).map_or_else(|| PathBuf::from("/proc"), |r| resolve(base, &r));
 
         let mut all = Vec::new();
@@ -156,7 +172,7 @@ impl Config {
             None => TrustDomain::new("example.org").map_err(|e| ConfigError::invalid("trust_domain", e.to_string()))?,
         };
         match all.len() {
-            0 => Ok(Self { trust_domain, unix, sandbox, modules, policy, kubernetes, proc_root, audit }),
+            0 => Ok(Self { trust_domain, unix, sandbox, modules, policy, kubernetes, sigstore, proc_root, audit }),
             1 => Err(all.remove(0)),
             _ => Err(ConfigError::Problems(all)),
         }

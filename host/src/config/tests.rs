@@ -227,6 +227,25 @@ fn every_problem_is_reported_and_the_file_is_named() {
     assert!(text.starts_with(&format!("config file {}: unable to decode configuration: ", syntax.display())), "{text}");
 }
 
+/// The sigstore block's paths are relative to the config file, and its problems name the file.
+#[test]
+fn sigstore_paths_and_problems_in_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("attestor.hcl");
+    std::fs::write(&file, "sigstore {\n  trusted_root = \"root.json\"\n  public_keys = { k = \"k.pem\" }\n}\n")
+        .unwrap();
+    let s = Config::from_file(&file).unwrap().sigstore.unwrap();
+    assert_eq!(s.trusted_root, Some(dir.path().join("root.json")));
+    assert_eq!(s.public_keys["k"], dir.path().join("k.pem"));
+    std::fs::write(&file, "sigstore {\n  on_failure = \"maybe\"\n  cache_max_entries = 0\n}\n").unwrap();
+    let err = Config::from_file(&file).unwrap_err();
+    assert!(
+        err.to_string().starts_with(&format!("config file {}: config key `sigstore.on_failure`: ", file.display())),
+        "{err}"
+    );
+    assert_eq!(err.notes().len(), 2, "{:?}", err.notes());
+}
+
 /// The config reader never panics, whatever the text: an operator's typo and a hostile
 /// `Configure` both get a typed error naming the problem.
 mod properties {
@@ -270,6 +289,16 @@ mod properties {
         "api_server",
         "broker",
         "enabled",
+        "rekor_url",
+        "enforce_sct",
+        "allowed_identities",
+        "allowed_subjects_list",
+        "registry_credentials",
+        "bundle_formats",
+        "on_failure",
+        "cache_ttl",
+        "public_keys",
+        "registry_mirrors",
     ];
 
     fn value() -> impl Strategy<Value = String> {
