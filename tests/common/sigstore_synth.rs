@@ -21,8 +21,11 @@
 //!   `hashedrekord` 0.0.1 entry and its SET over the RFC 8785 form of `Payload`;
 //! * legacy `.att` layers ([`Synthetic::legacy_attestation`]): a DSSE envelope of an in-toto
 //!   statement about the image, an empty signature annotation (cosign keeps the signature in the
-//!   envelope), the unsigned `predicateType` annotation, and an `intoto` 0.0.2 entry (or `dsse` 0.0.1), the two kinds `sigstore-verify`
-//!   can hold against an envelope;
+//!   envelope), the unsigned `predicateType` annotation, and an `intoto` 0.0.2 entry (or `dsse`
+//!   0.0.1), the two kinds `sigstore-verify` can hold against an envelope. Real cosign v1 and v2
+//!   log attestations as `intoto` 0.0.1 (only the envelope's and payload's hashes and the
+//!   signer), which `sigstore-verify` 0.15.1 cannot represent, so this is the one place where
+//!   the synthetic layers differ from cosign's;
 //! * cosign v3 bundles ([`Synthetic::v3_bundle`]): a Sigstore bundle v0.3 with a DSSE envelope,
 //!   a `dsse` 0.0.1 entry with its SET and an inclusion proof in a one-leaf tree whose
 //!   checkpoint the Rekor key signs (v0.2 and later require the proof);
@@ -140,7 +143,8 @@ pub struct SignOptions {
 /// Which Rekor entry kind records an attestation's envelope.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EnvelopeEntry {
-    /// `intoto` 0.0.2, what cosign v2 writes for `cosign attest`.
+    /// `intoto` 0.0.2 (the logged envelope with its signature and signer); cosign v1 and v2
+    /// write 0.0.1, which the verifier cannot check.
     Intoto,
     /// `dsse` 0.0.1, what cosign v3 writes.
     Dsse,

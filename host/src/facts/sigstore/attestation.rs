@@ -4,8 +4,12 @@
 //! Each layer of the `.att` manifest (media type `application/vnd.dsse.envelope.v1+json`) is a
 //! DSSE envelope whose payload is an in-toto statement; cosign keeps the signature in the
 //! envelope, so the layer's `dev.cosignproject.cosign/signature` annotation is empty. The
-//! certificate, chain and Rekor annotations are those of a `.sig` layer (legacy.rs), the log
-//! entry being an `intoto` 0.0.2 (cosign v2) or `dsse` 0.0.1 one. The bundle the verifier gets
+//! certificate, chain and Rekor annotations are those of a `.sig` layer (legacy.rs). The log
+//! entry must be `intoto` 0.0.2 or `dsse` 0.0.1, the kinds `sigstore-verify` can hold against an
+//! envelope. cosign v1 and v2 log their attestations as `intoto` 0.0.1 (`intotoEntry` in
+//! cosign's `pkg/cosign/tlog.go`), which `sigstore-verify` 0.15.1 cannot represent: such layers
+//! are refused by name ([`AttestationError::UnsupportedEntry`]) rather than half-checked. The
+//! bundle the verifier gets
 //! holds the envelope as its content, so `sigstore-verify` checks the chain, SCT, SET, that the
 //! entry records this envelope, signature and signer, the signature over the envelope's PAE,
 //! and that a subject of the statement is the image's digest.
@@ -70,6 +74,17 @@ pub enum AttestationError {
         "attestation layer has no {BUNDLE} annotation: the transparency log entry would have to be looked up online, which attestor does not do"
     )]
     NoRekorBundle,
+    /// The Rekor entry is of a kind that cannot be checked against an envelope (cosign v1 and
+    /// v2 write `intoto` 0.0.1).
+    #[error(
+        "attestation layer's Rekor entry is {kind} {version}: only intoto 0.0.2 and dsse 0.0.1 entries can be checked against a DSSE envelope (cosign v1 and v2 log attestations as intoto 0.0.1, which the verifier does not support)"
+    )]
+    UnsupportedEntry {
+        /// The entry's kind.
+        kind: String,
+        /// The entry's API version.
+        version: String,
+    },
     /// A certificate where a key was configured, or none where one is needed.
     #[error("{0}")]
     SignerMismatch(&'static str),
@@ -204,7 +219,7 @@ fn log_entry(annotation: &str) -> Result<TransparencyLogEntry, AttestationError>
         ("intoto", "0.0.2") => KindVersion::IntotoV002,
         ("dsse", "0.0.1") => KindVersion::DsseV001,
         (kind, version) => {
-            return Err(VerifyError::UnsupportedEntryKind { kind: bounded(kind), version: bounded(version) }.into());
+            return Err(AttestationError::UnsupportedEntry { kind: bounded(kind), version: bounded(version) });
         }
     };
     let index = number("/Payload/logIndex")?;

@@ -146,15 +146,20 @@ fn layer_shape_errors_name_what_is_wrong() {
     assert!(matches!(&error, AttestationError::NotInToto(t) if t == "text/plain\\n"), "{error}");
 }
 
+/// cosign v1 and v2 log attestations as intoto 0.0.1, which the verifier cannot check: refused
+/// by name, like any other kind that cannot record an envelope.
 #[test]
-fn a_hashedrekord_entry_cannot_record_an_envelope() {
-    let (mut annotations, payload) = real_layer();
-    let mut rekor: Value = serde_json::from_str(&annotations[BUNDLE]).unwrap();
-    let body = CanonicalizedBody::new(br#"{"apiVersion":"0.0.1","kind":"rekord","spec":{}}"#.to_vec());
-    rekor["Payload"]["body"] = Value::from(body.to_base64());
-    annotations.insert(BUNDLE.to_owned(), rekor.to_string());
-    let error = verify(&annotations, &payload).unwrap_err();
-    assert!(matches!(error, AttestationError::Verify(VerifyError::UnsupportedEntryKind { .. })), "{error}");
+fn entries_that_cannot_record_an_envelope_are_refused_by_name() {
+    for (kind, version) in [("intoto", "0.0.1"), ("hashedrekord", "0.0.1"), ("rekord", "0.0.1")] {
+        let (mut annotations, payload) = real_layer();
+        let mut rekor: Value = serde_json::from_str(&annotations[BUNDLE]).unwrap();
+        let body = json!({"apiVersion": version, "kind": kind, "spec": {}}).to_string();
+        rekor["Payload"]["body"] = Value::from(CanonicalizedBody::new(body.into_bytes()).to_base64());
+        annotations.insert(BUNDLE.to_owned(), rekor.to_string());
+        let error = verify(&annotations, &payload).unwrap_err();
+        assert_eq!(error, AttestationError::UnsupportedEntry { kind: kind.to_owned(), version: version.to_owned() });
+        assert!(error.to_string().contains("cosign v1 and v2 log attestations as intoto 0.0.1"));
+    }
 }
 
 #[test]
