@@ -145,15 +145,10 @@ pub async fn discover(
     attestations: bool,
 ) -> Result<Found, RegistryError> {
     let none = || async { Ok::<_, RegistryError>(Vec::new()) };
-    let signatures = async {
-        if formats.legacy { legacy(client, image, "sig").await } else { none().await }
-    };
-    let attestation_layers = async {
-        if formats.legacy && attestations { legacy(client, image, "att").await } else { none().await }
-    };
-    let bundles = async {
-        if formats.referrers { referrers(client, image).await } else { none().await }
-    };
+    let signatures = async { if formats.legacy { legacy(client, image, "sig").await } else { none().await } };
+    let attestation_layers =
+        async { if formats.legacy && attestations { legacy(client, image, "att").await } else { none().await } };
+    let bundles = async { if formats.referrers { referrers(client, image).await } else { none().await } };
     let (legacy_signatures, legacy_attestations, referrers) =
         futures_util::future::try_join3(signatures, attestation_layers, bundles).await?;
     Ok(Found { legacy_signatures, legacy_attestations, referrers })
@@ -197,11 +192,8 @@ async fn referrers(client: &RegistryClient, image: &ImageName) -> Result<Vec<Fou
     let index = parse(client, image, &what, &fetched.bytes)?;
     // A descriptor without `artifactType` may still be a bundle (older registries drop it from
     // the list): its manifest says. One with another artifact type is not fetched at all.
-    let candidates: Vec<Descriptor> = index
-        .manifests
-        .into_iter()
-        .filter(|d| d.artifact_type.as_deref().is_none_or(is_bundle_media_type))
-        .collect();
+    let candidates: Vec<Descriptor> =
+        index.manifests.into_iter().filter(|d| d.artifact_type.as_deref().is_none_or(is_bundle_media_type)).collect();
     check_count(client, image, &what, candidates.len(), "referrers")?;
     let items = candidates.into_iter().map(|descriptor| {
         let (fallback, what) = (&fallback, &what);
@@ -245,7 +237,11 @@ async fn referrer(
     }
     check_count(client, image, &what, manifest.layers.len(), "layers")?;
     let layer = manifest.layers.into_iter().find(|l| is_bundle_media_type(&l.media_type)).ok_or_else(|| {
-        RegistryError::Malformed { host: host(), what: what.clone(), problem: "a bundle referrer without a bundle layer".into() }
+        RegistryError::Malformed {
+            host: host(),
+            what: what.clone(),
+            problem: "a bundle referrer without a bundle layer".into(),
+        }
     })?;
     let blob_digest = descriptor_digest(client, image, &what, &layer)?;
     let json = client.blob(registry, repository, &blob_digest, layer.size).await?;

@@ -28,8 +28,8 @@ use std::time::Duration;
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue, LOCATION, WWW_AUTHENTICATE};
 use reqwest::{StatusCode, Url};
 
-pub use self::error::RegistryError;
 use self::auth::{AuthCache, Challenge};
+pub use self::error::RegistryError;
 use super::digest::Sha256Digest;
 use super::reference::normalise_registry;
 use super::settings::{Credentials, RegistrySettings};
@@ -299,11 +299,8 @@ impl RegistryClient {
         headers: &HeaderMap,
         what: &str,
     ) -> Result<HeaderValue, RegistryError> {
-        let challenge_error = |problem: String| RegistryError::Challenge {
-            host: endpoint.label.clone(),
-            what: what.to_owned(),
-            problem,
-        };
+        let challenge_error =
+            |problem: String| RegistryError::Challenge { host: endpoint.label.clone(), what: what.to_owned(), problem };
         let header = headers
             .get(WWW_AUTHENTICATE)
             .ok_or_else(|| challenge_error("HTTP 401 without a WWW-Authenticate challenge".to_owned()))?;
@@ -337,14 +334,23 @@ impl RegistryClient {
             query.append_pair("scope", scope.as_deref().unwrap_or(&format!("repository:{repository}:pull")));
         }
         let token_what = format!("{what}: token from {shown}");
-        let answer =
-            self.follow(endpoint, url.as_str(), basic.as_ref(), "application/json", &token_what, auth::MAX_TOKEN_ANSWER);
+        let answer = self.follow(
+            endpoint,
+            url.as_str(),
+            basic.as_ref(),
+            "application/json",
+            &token_what,
+            auth::MAX_TOKEN_ANSWER,
+        );
         let answer = answer.await?;
         match answer.status {
             StatusCode::OK => {}
             StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
                 let problem = match credentials {
-                    Some(_) => format!("the token endpoint {shown} refused the credentials configured for {}", endpoint.registry),
+                    Some(_) => format!(
+                        "the token endpoint {shown} refused the credentials configured for {}",
+                        endpoint.registry
+                    ),
                     None => format!("the token endpoint {shown} refused anonymous access"),
                 };
                 return Err(RegistryError::Unauthorized {
@@ -372,7 +378,11 @@ impl RegistryClient {
             .basic_auth(&credentials.username, Some(&credentials.password))
             .build()
             .map_err(|e| format!("cannot encode the configured credentials: {}", chain(&e)))?;
-        request.headers().get(AUTHORIZATION).cloned().ok_or_else(|| "cannot encode the configured credentials".to_owned())
+        request
+            .headers()
+            .get(AUTHORIZATION)
+            .cloned()
+            .ok_or_else(|| "cannot encode the configured credentials".to_owned())
     }
 
     /// One request, following redirects: at most five, only to https, and `authorization`
@@ -386,11 +396,8 @@ impl RegistryClient {
         what: &str,
         max: usize,
     ) -> Result<Answer, RegistryError> {
-        let redirect_error = |problem: String| RegistryError::Redirect {
-            host: endpoint.label.clone(),
-            what: what.to_owned(),
-            problem,
-        };
+        let redirect_error =
+            |problem: String| RegistryError::Redirect { host: endpoint.label.clone(), what: what.to_owned(), problem };
         let mut url = Url::parse(url).map_err(|e| redirect_error(format!("bad URL {url:?}: {e}")))?;
         let origin = url.origin();
         for _ in 0..=MAX_REDIRECTS {
@@ -399,11 +406,10 @@ impl RegistryClient {
             if !answer.status.is_redirection() || answer.status == StatusCode::NOT_MODIFIED {
                 return Ok(answer);
             }
-            let location = answer
-                .headers
-                .get(LOCATION)
-                .and_then(|l| l.to_str().ok())
-                .ok_or_else(|| redirect_error(format!("HTTP {} without a usable Location", answer.status.as_u16())))?;
+            let location =
+                answer.headers.get(LOCATION).and_then(|l| l.to_str().ok()).ok_or_else(|| {
+                    redirect_error(format!("HTTP {} without a usable Location", answer.status.as_u16()))
+                })?;
             let shown = crate::text::bounded(location, 200);
             let next = url.join(location).map_err(|e| redirect_error(format!("Location {shown:?}: {e}")))?;
             if next.scheme() != "https" {
@@ -411,7 +417,10 @@ impl RegistryClient {
             }
             url = next;
         }
-        Err(redirect_error(format!("more than {MAX_REDIRECTS} redirects (last to {})", crate::text::bounded(url.as_str(), 200))))
+        Err(redirect_error(format!(
+            "more than {MAX_REDIRECTS} redirects (last to {})",
+            crate::text::bounded(url.as_str(), 200)
+        )))
     }
 
     /// One HTTP request and its body, all within the timeout.
@@ -470,7 +479,12 @@ fn mirror_url(registry: &str, url: &str) -> Result<Url, RegistryError> {
     Ok(parsed)
 }
 
-fn check_digest(endpoint: &Endpoint<'_>, what: &str, expected: &Sha256Digest, bytes: &[u8]) -> Result<(), RegistryError> {
+fn check_digest(
+    endpoint: &Endpoint<'_>,
+    what: &str,
+    expected: &Sha256Digest,
+    bytes: &[u8],
+) -> Result<(), RegistryError> {
     let actual = Sha256Digest::of(bytes);
     if actual != *expected {
         return Err(RegistryError::Digest {
@@ -504,10 +518,16 @@ fn transport_error(endpoint: &Endpoint<'_>, what: &str, error: &reqwest::Error, 
     if let Some(problem) = tls::tls_problem(error) {
         return RegistryError::Tls { host, what, problem: crate::text::bounded(&problem, 300) };
     }
+    let text = chain(error);
+    // hyper-util boxes the connector's error, which hides the rustls error from downcasts;
+    // rustls's own wording still says it.
+    if tls::mentions_tls(&text) {
+        return RegistryError::Tls { host, what, problem: crate::text::bounded(&text, 300) };
+    }
     if error.is_timeout() {
         return RegistryError::Timeout { host, what, timeout };
     }
-    RegistryError::Transport { host, what, problem: crate::text::bounded(&chain(error), 300) }
+    RegistryError::Transport { host, what, problem: crate::text::bounded(&text, 300) }
 }
 
 /// An error and its causes on one line (reqwest's top-level message alone hides the reason).

@@ -151,7 +151,13 @@ impl AuthCache {
 
     /// Remember `value` for `lifetime`. When full, expired entries go first, then everything
     /// (a cache miss costs one 401 and one token request).
-    pub(super) fn put(&self, registry: &str, repository: &str, value: reqwest::header::HeaderValue, lifetime: Duration) {
+    pub(super) fn put(
+        &self,
+        registry: &str,
+        repository: &str,
+        value: reqwest::header::HeaderValue,
+        lifetime: Duration,
+    ) {
         let mut entries = self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if entries.len() >= MAX_ENTRIES {
             let now = Instant::now();

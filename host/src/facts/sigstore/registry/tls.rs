@@ -66,12 +66,20 @@ pub(super) fn tls_problem(error: &(dyn std::error::Error + 'static)) -> Option<S
         if let Some(tls) = e.downcast_ref::<rustls::Error>() {
             return Some(tls.to_string());
         }
-        if let Some(inner) = e.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref()) {
-            if let Some(tls) = inner.downcast_ref::<rustls::Error>() {
-                return Some(tls.to_string());
-            }
+        if let Some(inner) = e.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref())
+            && let Some(tls) = inner.downcast_ref::<rustls::Error>()
+        {
+            return Some(tls.to_string());
         }
         current = e.source();
     }
     None
+}
+
+/// Whether an error's text is a TLS failure in rustls's words (certificate checks, alerts,
+/// handshake).
+pub(super) fn mentions_tls(text: &str) -> bool {
+    ["invalid peer certificate", "received fatal alert", "handshake", "peer is incompatible", "peer misbehaved"]
+        .iter()
+        .any(|marker| text.contains(marker))
 }

@@ -19,7 +19,9 @@ fn bearer_challenges_as_registries_send_them() {
         Challenge::Bearer { realm: "https://r/t".into(), service: None, scope: Some("repository:a:pull".into()) }
     );
     let escaped = r#"Bearer realm="https://r/\"t\\""#;
-    assert!(matches!(parse_challenge(escaped).unwrap(), Challenge::Bearer { realm, .. } if realm == r#"https://r/"t\"#));
+    assert!(
+        matches!(parse_challenge(escaped).unwrap(), Challenge::Bearer { realm, .. } if realm == r#"https://r/"t\"#)
+    );
 }
 
 #[test]
