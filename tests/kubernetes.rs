@@ -285,10 +285,6 @@ async fn configure_time_file_errors_use_spire_wording() {
             "skip_kubelet_verification = true\ntoken_path = \"/nonexistent/token\"\n".to_owned(),
             "unable to load token: open /nonexistent/token: No such file or directory (os error 2)",
         ),
-        (
-            "skip_kubelet_verification = true\nuse_anonymous_authentication = true\nsigstore {}\n".to_owned(),
-            "error initializing sigstore verifier: ",
-        ),
     ];
     for (cfg, want) in cases {
         let err = source(&cfg, d.path()).unwrap_err();

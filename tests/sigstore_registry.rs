@@ -2,6 +2,8 @@
 //! are found (legacy tags, referrers API, fallback tag, a Docker Hub mirror), authentication,
 //! and every fault the registry can commit, each error naming the host and the problem.
 
+#![allow(clippy::unwrap_used, missing_docs)]
+
 #[path = "common/registry.rs"]
 mod registry;
 
@@ -152,6 +154,17 @@ async fn v3_bundles_through_the_referrers_api_and_the_fallback_tag() {
     assert_eq!(found.referrers.len(), 1);
     let tag = format!("sha256-{}", &KUBEWARDEN_IMAGE[7..]);
     assert_eq!(found.referrers[0].location.to_string(), format!("tag {tag} referrer {manifest}"));
+
+    // Registries that do not route the referrers path answer 400, 405 or 501: no API, so the
+    // fallback tag is read; any other status is an error.
+    for status in [400, 405, 501] {
+        s.registry.set_no_referrers_api_status(status);
+        let found = discover(&s.client(), &image, BOTH, false).await.unwrap();
+        assert_eq!(found.referrers.len(), 1, "status {status}");
+    }
+    s.registry.set_no_referrers_api_status(403);
+    let e = discover(&s.client(), &image, BOTH, false).await.unwrap_err();
+    assert!(e.to_string().contains("403"), "{e}");
 }
 
 #[tokio::test]

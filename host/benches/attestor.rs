@@ -2,7 +2,10 @@
 //!
 //! 1. one module call on a fresh Store (instantiate + `attest` + drop);
 //! 2. one Cedar decision for a pod workload against 10, 100 and 1000 policies;
-//! 3. one whole in-process attestation of a real host process (gather + module + decide).
+//! 3. one whole in-process attestation of a real host process (gather + module + decide);
+//! 4. Kubernetes attestations against a fake kubelet, the plugin over its socket, go-plugin's
+//!    client, and Sigstore (`sigstore.rs`: one verification, first and cached attestations, one
+//!    verification per shared image).
 //!
 //! Run with `cargo xtask bench` (builds the guests first). `ATTESTOR_BENCH_ITERS` scales the
 //! iteration counts.
@@ -28,6 +31,11 @@ use sha2::{Digest, Sha256};
 mod common;
 mod fixtures;
 mod goplugin;
+#[path = "../../tests/common/registry.rs"]
+mod registry;
+mod sigstore;
+#[path = "../../tests/common/sigstore_synth.rs"]
+mod synth;
 use fixtures::{pod_workload, policy_set};
 
 fn iters(base: usize) -> usize {
@@ -350,6 +358,9 @@ fn main() {
     }
     if want("plugin") {
         bench_plugin();
+    }
+    if want("sigstore") {
+        sigstore::bench();
     }
     if want("goplugin") {
         match goplugin::Tool::from_env() {

@@ -21,5 +21,21 @@ pub fn bounded(text: &str, max_bytes: usize) -> String {
     out
 }
 
+/// An error and its causes on one line, a cause already quoted by its parent not repeated
+/// (reqwest's and hyper's top-level messages alone hide the reason: "error sending request").
+pub fn chain(e: &dyn std::error::Error) -> String {
+    let mut msg = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !msg.contains(&text) {
+            msg.push_str(": ");
+            msg.push_str(&text);
+        }
+        source = s.source();
+    }
+    msg
+}
+
 #[cfg(test)]
 mod tests;

@@ -17,3 +17,23 @@ proptest! {
         prop_assert!(!out.chars().any(char::is_control));
     }
 }
+
+#[test]
+fn an_error_chain_is_one_line_without_repeats() {
+    #[derive(Debug)]
+    struct E(&'static str, Option<Box<E>>);
+    impl std::fmt::Display for E {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(self.0)
+        }
+    }
+    impl std::error::Error for E {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            self.1.as_deref().map(|e| e as _)
+        }
+    }
+    let inner = E("connection refused", None);
+    let middle = E("tcp connect error: connection refused", Some(Box::new(inner)));
+    let outer = E("error sending request", Some(Box::new(middle)));
+    assert_eq!(chain(&outer), "error sending request: tcp connect error: connection refused");
+}

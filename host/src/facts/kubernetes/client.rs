@@ -109,10 +109,10 @@ impl KubeletClient {
         if let Some(t) = token {
             request = request.bearer_auth(t);
         }
-        let mut response = request.send().await.map_err(|e| KubeletError::Transport(chain(&e)))?;
+        let mut response = request.send().await.map_err(|e| KubeletError::Transport(crate::text::chain(&e)))?;
         let status = response.status();
         let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(|e| KubeletError::Transport(chain(&e)))? {
+        while let Some(chunk) = response.chunk().await.map_err(|e| KubeletError::Transport(crate::text::chain(&e)))? {
             if body.len() + chunk.len() > MAX_BODY {
                 return Err(KubeletError::Transport(format!("kubelet response is larger than {MAX_BODY} bytes")));
             }
@@ -173,24 +173,9 @@ impl Params {
                     .timeout(REQUEST_TIMEOUT)
                     .no_proxy()
                     .build()
-                    .map_err(|e| CredentialError::Client(chain(&e)))?
+                    .map_err(|e| CredentialError::Client(crate::text::chain(&e)))?
             }
         };
         Ok(Loaded { http, token, tls_material, at: Instant::now() })
     }
-}
-
-/// An error and its causes on one line (reqwest's top-level message alone hides the reason).
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut msg = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !msg.contains(&text) {
-            msg.push_str(": ");
-            msg.push_str(&text);
-        }
-        source = s.source();
-    }
-    msg
 }

@@ -177,29 +177,18 @@ fn verify_without_log(
     signer: Signer<'_>,
     checks: Checks,
 ) -> Result<VerifiedSignature, AttestationError> {
-    use sigstore_verify::crypto::{KeyAlgorithm, verify_signature};
     let Signer::Key(key) = signer else { return Err(AttestationError::NoRekorBundle) };
     if !checks.ignore_tlog {
         return Err(AttestationError::NoRekorBundle);
     }
-    let signature_failed = |e: sigstore_verify::crypto::Error| VerifyError::Signature(bounded(&e.to_string()));
-    let scheme = KeyAlgorithm::from_spki(key.der()).map_err(signature_failed)?.default_signing_scheme();
-    verify_signature(key.der(), &envelope.pae(), &envelope.signature.sig, scheme).map_err(signature_failed)?;
+    let verified = verify::key_signed(key, &envelope.pae(), &envelope.signature.sig)?;
     let statement: Statement = serde_json::from_slice(envelope.payload.as_bytes())
         .map_err(|e| AttestationError::MalformedStatement(bounded(&e.to_string())))?;
     if !statement.matches_sha256(&Sha256Hash::new(*image.as_bytes())) {
         let detail = format!("no subject of the statement has digest {image}");
         return Err(VerifyError::DigestMismatch(detail).into());
     }
-    Ok(VerifiedSignature {
-        subject: None,
-        issuer: None,
-        certificate: None,
-        key: Some(key.name().to_owned()),
-        signature: envelope.signature.sig.to_base64(),
-        log: None,
-        predicate_type: Some(bounded(&statement.predicate_type)),
-    })
+    Ok(VerifiedSignature { predicate_type: Some(bounded(&statement.predicate_type)), ..verified })
 }
 
 /// The Rekor annotation (`{"SignedEntryTimestamp", "Payload": {body, integratedTime, logIndex,

@@ -183,23 +183,11 @@ fn verify_without_log(
     signer: Signer<'_>,
     checks: Checks,
 ) -> Result<VerifiedSignature, LegacyError> {
-    use sigstore_verify::crypto::{KeyAlgorithm, verify_signature};
     let Signer::Key(key) = signer else { return Err(LegacyError::NoRekorBundle) };
     if !checks.ignore_tlog {
         return Err(LegacyError::NoRekorBundle);
     }
-    let signature_failed = |e: sigstore_verify::crypto::Error| VerifyError::Signature(bounded(&e.to_string()));
-    let scheme = KeyAlgorithm::from_spki(key.der()).map_err(signature_failed)?.default_signing_scheme();
-    verify_signature(key.der(), layer.payload, signature, scheme).map_err(signature_failed)?;
-    Ok(VerifiedSignature {
-        subject: None,
-        issuer: None,
-        key: Some(key.name().to_owned()),
-        certificate: None,
-        signature: signature.to_base64(),
-        log: None,
-        predicate_type: None,
-    })
+    Ok(verify::key_signed(key, layer.payload, signature)?)
 }
 
 fn signature(layer: &LegacyLayer<'_>) -> Result<SignatureBytes, LegacyError> {

@@ -126,7 +126,7 @@ impl RegistryClient {
             .connect_timeout(settings.timeout)
             .no_proxy()
             .build()
-            .map_err(|e| RegistryError::Client(chain(&e)))?;
+            .map_err(|e| RegistryError::Client(crate::text::chain(&e)))?;
         Ok(RegistryClient {
             inner: Arc::new(Inner {
                 http,
@@ -184,7 +184,9 @@ impl RegistryClient {
     }
 
     /// `GET /v2/<repository>/referrers/<digest>`; `None` when the registry has no referrers
-    /// API (404).
+    /// API: 404, as OCI 1.1 says, or 400, 405 and 501, which registries that do not route the
+    /// path answer (distribution 2.x answers 404; some older registries 405). The caller then
+    /// reads the fallback tag, which such registries serve.
     pub async fn referrers(
         &self,
         registry: &str,
@@ -195,8 +197,11 @@ impl RegistryClient {
         let what = format!("referrers of {repository}@{digest}");
         let path = format!("/v2/{repository}/referrers/{digest}");
         let max = self.inner.max_manifest_bytes;
-        let answer = self.get(&endpoint, repository, &path, INDEX, &what, max).await?;
-        Ok(answer.map(|a| Fetched { media_type: content_type(&a.headers), bytes: a.body }))
+        match self.get(&endpoint, repository, &path, INDEX, &what, max).await {
+            Ok(answer) => Ok(answer.map(|a| Fetched { media_type: content_type(&a.headers), bytes: a.body })),
+            Err(RegistryError::Status { status: 400 | 405 | 501, .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     /// `GET /v2/<repository>/blobs/<digest>`: its bytes, which must hash to `digest` and be
@@ -377,7 +382,7 @@ impl RegistryClient {
             .get("https://registry.invalid/")
             .basic_auth(&credentials.username, Some(&credentials.password))
             .build()
-            .map_err(|e| format!("cannot encode the configured credentials: {}", chain(&e)))?;
+            .map_err(|e| format!("cannot encode the configured credentials: {}", crate::text::chain(&e)))?;
         request
             .headers()
             .get(AUTHORIZATION)
@@ -518,7 +523,7 @@ fn transport_error(endpoint: &Endpoint<'_>, what: &str, error: &reqwest::Error, 
     if let Some(problem) = tls::tls_problem(error) {
         return RegistryError::Tls { host, what, problem: crate::text::bounded(&problem, 300) };
     }
-    let text = chain(error);
+    let text = crate::text::chain(error);
     // hyper-util boxes the connector's error, which hides the rustls error from downcasts;
     // rustls's own wording still says it.
     if tls::mentions_tls(&text) {
@@ -528,21 +533,6 @@ fn transport_error(endpoint: &Endpoint<'_>, what: &str, error: &reqwest::Error, 
         return RegistryError::Timeout { host, what, timeout };
     }
     RegistryError::Transport { host, what, problem: crate::text::bounded(&text, 300) }
-}
-
-/// An error and its causes on one line (reqwest's top-level message alone hides the reason).
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut msg = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !msg.contains(&text) {
-            msg.push_str(": ");
-            msg.push_str(&text);
-        }
-        source = s.source();
-    }
-    msg
 }
 
 #[cfg(test)]

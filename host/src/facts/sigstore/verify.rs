@@ -9,7 +9,7 @@
 //! both a subject and an OIDC issuer applied.
 
 use serde_json::Value;
-use sigstore_types::{Bundle, Sha256Hash, SignatureContent, Statement, VerificationMaterialContent};
+use sigstore_types::{Bundle, Sha256Hash, SignatureBytes, SignatureContent, Statement, VerificationMaterialContent};
 use sigstore_verify::{CertificateError, Error as SigstoreError, PublicKeyVerificationPolicy, VerificationPolicy};
 
 use super::certificate::{CertificateError as SpireCertificateError, CertificateIdentity};
@@ -179,6 +179,28 @@ pub fn verify_bundle(
 ) -> Result<VerifiedSignature, VerifyError> {
     let bundle = parse_bundle(bundle_json)?;
     verify_parsed(root, &bundle, artifact, signer, checks)
+}
+
+/// A signature by a configured key over `message`, with no log entry to check (the log is
+/// ignored): all that vouches for a key-based legacy layer without a Rekor annotation.
+pub(super) fn key_signed(
+    key: &TrustedKey,
+    message: &[u8],
+    signature: &SignatureBytes,
+) -> Result<VerifiedSignature, VerifyError> {
+    use sigstore_verify::crypto::{KeyAlgorithm, verify_signature};
+    let failed = |e: sigstore_verify::crypto::Error| VerifyError::Signature(bounded(&e.to_string()));
+    let scheme = KeyAlgorithm::from_spki(key.der()).map_err(failed)?.default_signing_scheme();
+    verify_signature(key.der(), message, signature, scheme).map_err(failed)?;
+    Ok(VerifiedSignature {
+        subject: None,
+        issuer: None,
+        certificate: None,
+        key: Some(key.name().to_owned()),
+        signature: signature.to_base64(),
+        log: None,
+        predicate_type: None,
+    })
 }
 
 /// Parses a bundle, naming an unsupported log entry kind rather than failing on it as JSON.
