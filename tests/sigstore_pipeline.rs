@@ -2,7 +2,8 @@
 //! listing that pod, a fake HTTPS registry serving the signatures, a synthetic keyless Sigstore
 //! deployment (fresh keys per run, real cryptography), and the attestor built from an HCL
 //! `sigstore { }` block: SPIRE's selectors, the Cedar facts, SPIRE's error, `on_failure =
-//! "fact"`, the copied-signature hole SPIRE leaves open, and one verification per image.
+//! "fact"`, the copied-signature hole SPIRE leaves open, one verification per image, and
+//! generation 1's selectors.
 
 #![allow(clippy::unwrap_used, missing_docs)]
 
@@ -79,8 +80,24 @@ struct Setup {
 }
 
 /// The attestor over a fake node of `n` pods running `images`, with `extra` lines in the
-/// `sigstore` block.
+/// (generation 2, top-level) `sigstore` block.
 async fn setup(n: usize, images: impl Fn(&FakeRegistry) -> Vec<String>, extra: &str) -> Setup {
+    let block = format!(
+        r#"sigstore {{
+  allowed_identities = {{
+    "{ACTIONS}" = ["^https://github.com/example/"]
+  }}
+  trusted_root = "trusted_root.json"
+  registry_ca_path = "registry-ca.pem"
+  {extra}
+}}
+"#
+    );
+    setup_with(n, images, &block).await
+}
+
+/// The same with any `sigstore` configuration text.
+async fn setup_with(n: usize, images: impl Fn(&FakeRegistry) -> Vec<String>, block: &str) -> Setup {
     let dir = tempfile::tempdir().unwrap();
     let registry = FakeRegistry::start(Auth::Anonymous).await;
     let synthetic = Synthetic::new();
@@ -97,15 +114,7 @@ unix {{
   passwd_file = "/dev/null"
   group_file = "/dev/null"
 }}
-sigstore {{
-  allowed_identities = {{
-    "{ACTIONS}" = ["^https://github.com/example/"]
-  }}
-  trusted_root = "trusted_root.json"
-  registry_ca_path = "registry-ca.pem"
-  {extra}
-}}
-"#,
+{block}"#,
         port = kubelet.port()
     );
     let c = Config::parse_with_env(&config, dir.path(), &|_| None).unwrap();
@@ -221,4 +230,42 @@ async fn a_skipped_image_gets_no_selectors_no_facts_and_no_request() {
     assert!(!att.selectors().iter().any(|v| v.to_string().starts_with("k8s:image-signature")));
     assert!(att.workload().kubernetes.as_ref().unwrap().container.as_ref().unwrap().image.sigstore.is_none());
     assert_eq!(s.registry.requests(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn generation_one_names_the_container_and_keeps_only_listed_subjects() {
+    let block = format!(
+        r#"experimental {{
+  sigstore {{
+    rekor_url = "https://rekor.sigstore.dev/"
+    allowed_subjects_list = {{
+      "{ACTIONS}" = ["{WORKFLOW}"]
+    }}
+    trusted_root = "trusted_root.json"
+    registry_ca_path = "registry-ca.pem"
+  }}
+}}
+"#
+    );
+    let s = setup_with(1, |r| vec![image(r, &digest(5))], &block).await;
+    sign(&s.registry, &s.synthetic, &digest(5));
+    let att = s.attestor.attest(Pid(20_000)).await.unwrap();
+    let sels: Vec<String> = att.selectors().iter().map(ToString::to_string).collect();
+    let c = cid(0);
+    // Generation 1: cosign's CertSubject (e-mail, else URI), the Rekor body's signature, the
+    // log ID and time, each prefixed by the container, then the trailer; no attestations.
+    assert!(sels.contains(&format!("k8s:{c}:image-signature-subject:{WORKFLOW}")), "{sels:?}");
+    for name in ["content", "logid", "integrated-time"] {
+        assert!(sels.iter().any(|v| v.starts_with(&format!("k8s:{c}:image-signature-{name}:"))), "{name}: {sels:?}");
+    }
+    assert_eq!(sels.iter().filter(|v| *v == "k8s:sigstore-validation:passed").count(), 1, "{sels:?}");
+    assert!(!sels.iter().any(|v| v.starts_with("k8s:image-signature")), "no generation-2 selector: {sels:?}");
+
+    // A subject not on the list does not verify (cosign is given only the listed identities),
+    // and the failure carries generation 1's message.
+    let other = block.replace(WORKFLOW, "https://github.com/example/other.yml@refs/heads/main");
+    let s = setup_with(1, |r| vec![image(r, &digest(5))], &other).await;
+    sign(&s.registry, &s.synthetic, &digest(5));
+    let e = s.attestor.attest(Pid(20_000)).await.unwrap_err().to_string();
+    assert!(e.starts_with("error retrieving signature payload: no matching signatures: "), "{e}");
 }
