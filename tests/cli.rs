@@ -3,12 +3,18 @@
 #![allow(clippy::unwrap_used, missing_docs)]
 
 mod common;
+#[path = "common/registry.rs"]
+mod registry;
+#[path = "common/sigstore_synth.rs"]
+mod synth;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use common::{Sleeper, euid, guest, sha256, user_name};
+use registry::{Auth, FakeRegistry, Layer};
 use serde_json::Value;
+use synth::{AttestOptions, SignOptions, Subject, Synthetic};
 
 fn attestor(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_attestor")).args(args).env("ATTESTOR_LOG", "off").output().expect("run attestor")
@@ -450,4 +456,245 @@ fn a_panic_is_one_line_on_stderr() {
         ),
         "{err}"
     );
+}
+
+const WORKFLOW: &str = "https://github.com/example/app/.github/workflows/release.yml@refs/heads/main";
+const ACTIONS: &str = "https://token.actions.githubusercontent.com";
+const PROVENANCE: &str = "https://slsa.dev/provenance/v1";
+const REPO: &str = "team/app";
+
+fn image_digest(n: u8) -> String {
+    format!("sha256:{}", format!("{n:02x}").repeat(32))
+}
+
+/// A fake HTTPS registry (served by its own runtime while the binary runs), a synthetic
+/// Sigstore deployment, and a directory holding the trusted root, the registry's CA and configs.
+struct Signatures {
+    dir: tempfile::TempDir,
+    registry: FakeRegistry,
+    synthetic: Synthetic,
+    _runtime: tokio::runtime::Runtime,
+}
+
+impl Signatures {
+    fn start() -> Self {
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+        let registry = runtime.block_on(FakeRegistry::start(Auth::Anonymous));
+        let synthetic = Synthetic::new();
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("trusted_root.json"), synthetic.trusted_root_json()).unwrap();
+        std::fs::write(dir.path().join("registry-ca.pem"), registry.ca_pem()).unwrap();
+        Self { dir, registry, synthetic, _runtime: runtime }
+    }
+
+    /// A config whose `sigstore` block trusts the synthetic root, the registry's CA and the
+    /// example workflow, with `extra` lines in the block.
+    fn config(&self, name: &str, extra: &str) -> String {
+        let text = format!(
+            "sigstore {{\n  allowed_identities = {{\n    \"{ACTIONS}\" = [\"^https://github.com/example/\"]\n  }}\n  trusted_root = \"trusted_root.json\"\n  registry_ca_path = \"registry-ca.pem\"\n  {extra}\n}}\n"
+        );
+        write(self.dir.path(), name, &text).display().to_string()
+    }
+
+    fn image(&self, digest: &str) -> String {
+        format!("{}/{REPO}@{digest}", self.registry.host())
+    }
+
+    /// A keyless `.sig` layer for `signed` (the digest its payload names) stored under
+    /// `under`'s `.sig` tag, signed by `subject`.
+    fn sign(&self, signed: &str, under: &str, subject: &str) {
+        let options = self.options(signed, subject);
+        let sig = self.synthetic.legacy_signature(&options);
+        self.registry.put_legacy_signatures(REPO, under, vec![Layer::simple_signing(sig.payload, sig.annotations)]);
+    }
+
+    /// A provenance `.att` layer for `digest`, signed by the example workflow.
+    fn attest(&self, digest: &str) {
+        let options = AttestOptions::new(self.options(digest, WORKFLOW), PROVENANCE);
+        let att = self.synthetic.legacy_attestation(&options);
+        self.registry.put_legacy_attestations(REPO, digest, vec![Layer::dsse(att.payload, att.annotations)]);
+    }
+
+    fn options(&self, digest: &str, subject: &str) -> SignOptions {
+        let mut options = SignOptions::keyless(digest, Subject::Uri(subject.into()), ACTIONS);
+        options.docker_reference = format!("{}/{REPO}", self.registry.host());
+        options
+    }
+}
+
+/// `image verify` with these arguments: exit code, stdout, stderr.
+fn verify(args: &[&str]) -> (Option<i32>, String, String) {
+    let out = attestor(&[&["image", "verify"], args].concat());
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A usage or configuration error: exit 2, nothing on stdout, one `attestor: error:` line.
+fn usage_error(args: &[&str]) -> String {
+    let (code, out, err) = verify(args);
+    assert_eq!(code, Some(2), "{args:?}: stdout {out:?}, stderr {err:?}");
+    assert!(out.is_empty(), "{args:?}: nothing on stdout: {out:?}");
+    assert_eq!(err.lines().count(), 1, "{args:?}: one line on stderr: {err:?}");
+    assert!(err.starts_with("attestor: error: "), "{err}");
+    err.trim_end().trim_start_matches("attestor: error: ").to_owned()
+}
+
+#[test]
+fn image_verify_shows_each_signature_its_signer_and_the_verdict() {
+    let s = Signatures::start();
+    let d = image_digest(1);
+    s.sign(&d, &d, WORKFLOW);
+    s.attest(&d);
+    let config = s.config("a.hcl", "");
+    let image = s.image(&d);
+    let hex = d.trim_start_matches("sha256:");
+
+    let (code, out, err) = verify(&[&image, "--config", &config]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], format!("image: {image}"), "{out}");
+    assert_eq!(lines[1], format!("signature at tag sha256-{hex}.sig layer 0:"), "{out}");
+    assert_eq!(lines[2], format!("  subject: {WORKFLOW}"), "{out}");
+    assert_eq!(lines[3], format!("  issuer: {ACTIONS}"), "{out}");
+    assert!(lines.iter().any(|l| l.strip_prefix("  log_index: ").is_some_and(|v| v.parse::<u64>().is_ok())), "{out}");
+    assert!(out.contains(&format!("attestation at tag sha256-{hex}.att layer 0:\n")), "{out}");
+    assert!(out.contains(&format!("  predicate_type: {PROVENANCE}\n")), "{out}");
+    assert_eq!(out.matches("\n  verified\n").count(), 2, "{out}");
+    assert_eq!(lines.last(), Some(&"verdict: verified"), "{out}");
+
+    let (code, out, err) = verify(&[&image, "--config", &config, "--output", "json"]);
+    assert_eq!(code, Some(0), "{err}");
+    let v: Value = serde_json::from_str(&out).expect("stdout is one JSON object");
+    assert_eq!(v["image"], image.as_str());
+    assert_eq!(v["resolved"], image.as_str());
+    assert_eq!(v["verified"], true);
+    assert!(v["error"].is_null(), "{v}");
+    let found = v["found"].as_array().unwrap();
+    assert_eq!(found.len(), 2, "{v}");
+    let sig = &found[0];
+    assert_eq!(sig["kind"], "signature");
+    assert_eq!(sig["location"], format!("tag sha256-{hex}.sig layer 0"));
+    assert_eq!(sig["verified"], true);
+    assert_eq!(sig["signer"]["subject"], WORKFLOW);
+    assert_eq!(sig["signer"]["issuer"], ACTIONS);
+    assert!(sig["signer"]["log_index"].is_u64(), "{sig}");
+    assert!(sig["signer"]["integrated_time"].is_i64(), "{sig}");
+    assert!(sig["signer"]["log_id"].is_string(), "{sig}");
+    assert!(sig["signer"]["key"].is_null(), "keyless: {sig}");
+    assert_eq!(found[1]["kind"], "attestation");
+    assert_eq!(found[1]["signer"]["predicate_type"], PROVENANCE);
+}
+
+#[test]
+fn image_verify_refusals_exit_1_and_say_why() {
+    let s = Signatures::start();
+    let config = s.config("a.hcl", "ignore_attestations = true");
+
+    // Nothing found.
+    let unsigned = s.image(&image_digest(2));
+    let (code, out, err) = verify(&[&unsigned, "--config", &config]);
+    assert_eq!(code, Some(1), "{out}{err}");
+    assert!(out.contains("found: nothing\n"), "{out}");
+    assert!(out.ends_with("verdict: not verified: no signatures found\n"), "{out}");
+    let (code, out, _) = verify(&[&unsigned, "--config", &config, "--output", "json"]);
+    assert_eq!(code, Some(1));
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        (&v["verified"], &v["error"], &v["found"]),
+        (&Value::from(false), &Value::from("no signatures found"), &serde_json::json!([]))
+    );
+
+    // A valid signature by someone allowed_identities does not name.
+    let other = "https://github.com/mallory/app/.github/workflows/release.yml@refs/heads/main";
+    let d = image_digest(4);
+    s.sign(&d, &d, other);
+    let (code, out, err) = verify(&[&s.image(&d), "--config", &config]);
+    assert_eq!(code, Some(1), "{out}{err}");
+    let refused = format!("  refused: signer \"{other}\" (OIDC issuer \"{ACTIONS}\") is not in allowed_identities\n");
+    assert!(out.contains(&refused), "{out}");
+    assert!(out.contains("verdict: not verified: no matching signatures: tag sha256-"), "{out}");
+
+    // A valid layer of image 1 copied under image 3's `.sig` tag: the signed payload names 1.
+    let (one, three) = (image_digest(1), image_digest(3));
+    s.sign(&one, &three, WORKFLOW);
+    let (code, out, err) = verify(&[&s.image(&three), "--config", &config, "--output", "json"]);
+    assert_eq!(code, Some(1), "{out}{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    let sig = &v["found"][0];
+    assert_eq!(sig["verified"], false, "{v}");
+    assert_eq!(
+        sig["error"],
+        format!(
+            "the signature is for image {one}, not for {three}: a signature layer copied from another image is refused"
+        )
+    );
+    assert!(v["error"].as_str().unwrap().starts_with("no matching signatures: tag sha256-"), "{v}");
+}
+
+#[test]
+fn image_verify_usage_and_configuration_errors_exit_2() {
+    let s = Signatures::start();
+    let image = s.image(&image_digest(1));
+
+    // The trusted root is missing: the file is named.
+    let config = s.config("a.hcl", "");
+    std::fs::rename(s.dir.path().join("trusted_root.json"), s.dir.path().join("moved.json")).unwrap();
+    let root = s.dir.path().join("trusted_root.json");
+    let err = usage_error(&[&image, "--config", &config]);
+    assert!(err.starts_with("error initializing sigstore verifier: "), "{err}");
+    assert!(err.contains(&root.display().to_string()) && err.contains("No such file or directory"), "{err}");
+
+    // Half of a registry's credentials: the key is named.
+    let half = s.config("half.hcl", "registry_credentials = {\n    \"ghcr.io\" = { username = \"bot\" }\n  }");
+    let err = usage_error(&[&image, "--config", &half]);
+    assert!(err.contains("registry_credentials") && err.contains("password missing for registry \"ghcr.io\""), "{err}");
+
+    // The config file itself is missing.
+    let err = usage_error(&[&image, "--config", "/nonexistent.hcl"]);
+    assert_eq!(err, "cannot read config file /nonexistent.hcl: No such file or directory (os error 2)");
+
+    // References that are not an image by digest: why, before any registry is asked.
+    let config = s.config("b.hcl", "");
+    let hex = "ab".repeat(32);
+    let host = s.registry.host();
+    for (reference, why) in [
+        (
+            format!("docker-pullable://{host}/{REPO}@sha256:{hex}"),
+            "starts with a runtime prefix (`docker-pullable://`…), not an image reference",
+        ),
+        (format!("{host}/{REPO}:v1"), "names a tag, not a digest: a tag can move, so it is never verified"),
+        (format!("sha256:{hex}"), "is a bare digest: it names no repository to find signatures in"),
+        (format!("{host}/{REPO}@sha512:{hex}{hex}"), "has a digest that is not sha256"),
+        (
+            format!("{host}/{REPO}@sha256:{}", &hex[1..]),
+            "has a malformed sha256 digest (expected 64 lowercase hex digits)",
+        ),
+    ] {
+        let err = usage_error(&[&reference, "--config", &config]);
+        assert!(err.contains(why) && err.contains(&reference), "{reference}: {err}");
+    }
+    assert_eq!(s.registry.requests(), 0);
+
+    // No image at all: clap's usage error.
+    let (code, out, err) = verify(&[]);
+    assert_eq!(code, Some(2), "{out}{err}");
+    assert!(out.is_empty());
+    assert!(err.contains("required") && err.contains("<IMAGE>"), "{err}");
+}
+
+/// design.md: "exit 0 when at least one signature verifies". A verified signature without the
+/// attestation generation 2 requires exits 0, while the verdict line says what the attestor
+/// would decide: not verified.
+#[test]
+fn image_verify_exits_0_on_a_verified_signature_even_when_the_verdict_is_not_verified() {
+    let s = Signatures::start();
+    let d = image_digest(5);
+    s.sign(&d, &d, WORKFLOW);
+    let (code, out, err) = verify(&[&s.image(&d), "--config", &s.config("a.hcl", "")]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains("\n  verified\n"), "{out}");
+    assert!(out.ends_with("verdict: not verified: no matching attestations: no attestations found\n"), "{out}");
 }

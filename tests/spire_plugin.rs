@@ -5,6 +5,10 @@
 #![allow(clippy::unwrap_used, missing_docs)]
 
 mod common;
+#[path = "common/registry.rs"]
+mod registry;
+#[path = "common/sigstore_synth.rs"]
+mod synth;
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -22,6 +26,8 @@ use attestor::spire::proto::spire::service::private::init::v1::{self as init, in
 use common::kubelet::{Behaviour, FakeKubelet, Transport, pod_list};
 use common::plugin::{Plugin, attest, configure, fake_node, plugin_data};
 use common::{guest, sha256};
+use registry::{Auth, FakeRegistry, Layer};
+use synth::{AttestOptions, SignOptions, Subject, Synthetic};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::Code;
 use tonic::transport::Channel;
@@ -387,5 +393,112 @@ async fn policies_reload_on_change_and_sighup_and_a_bad_generation_is_refused() 
 
     GrpcControllerClient::new(ch).shutdown(Empty {}).await.unwrap();
     assert!(plugin.wait_exit(Duration::from_secs(2)).is_some_and(|s| s.success()));
+    plugin.check_logs();
+}
+
+const WORKFLOW: &str = "https://github.com/example/app/.github/workflows/release.yml@refs/heads/main";
+const ACTIONS: &str = "https://token.actions.githubusercontent.com";
+const PROVENANCE: &str = "https://slsa.dev/provenance/v1";
+const REPO: &str = "team/app";
+
+/// A `sigstore` block as SPIRE's HCL v1 printer re-prints it (quoted keys), trusting the
+/// synthetic root in `dir`, the registry's CA, and the example workflow.
+fn sigstore_block(dir: &Path) -> String {
+    format!(
+        "\"sigstore\" {{\n  \"allowed_identities\" = {{\n    \"{ACTIONS}\" = [\"^https://github.com/example/\"]\n  }}\n  \"trusted_root\" = \"{}\"\n  \"registry_ca_path\" = \"{}\"\n}}\n",
+        dir.join("trusted_root.json").display(),
+        dir.join("registry-ca.pem").display()
+    )
+}
+
+/// A keyless `.sig` and a provenance `.att` layer for `digest`, signed by the example workflow.
+fn sign(registry: &FakeRegistry, synthetic: &Synthetic, digest: &str) {
+    let mut options = SignOptions::keyless(digest, Subject::Uri(WORKFLOW.into()), ACTIONS);
+    options.docker_reference = format!("{}/{REPO}", registry.host());
+    let sig = synthetic.legacy_signature(&options);
+    registry.put_legacy_signatures(REPO, digest, vec![Layer::simple_signing(sig.payload, sig.annotations)]);
+    let att = synthetic.legacy_attestation(&AttestOptions::new(options, PROVENANCE));
+    registry.put_legacy_attestations(REPO, digest, vec![Layer::dsse(att.payload, att.annotations)]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sigstore_block_verifies_the_pods_image_as_spire_does() {
+    let sockets = tempfile::tempdir().unwrap();
+    let node = tempfile::tempdir().unwrap();
+    let trust = tempfile::tempdir().unwrap();
+    let registry = FakeRegistry::start(Auth::Anonymous).await;
+    let synthetic = Synthetic::new();
+    std::fs::write(trust.path().join("trusted_root.json"), synthetic.trusted_root_json()).unwrap();
+    std::fs::write(trust.path().join("registry-ca.pem"), registry.ca_pem()).unwrap();
+    let (signed, unsigned) = (format!("sha256:{}", "01".repeat(32)), format!("sha256:{}", "02".repeat(32)));
+    sign(&registry, &synthetic, &signed);
+    let image = |d: &str| format!("{}/{REPO}@{d}", registry.host());
+
+    // Pod 0 (pid 10000) runs the signed image, pod 1 (pid 10001) the unsigned one.
+    let mut pods = fake_node(node.path(), 2);
+    pods[0]["status"]["containerStatuses"][0]["imageID"] = image(&signed).into();
+    pods[1]["status"]["containerStatuses"][0]["imageID"] = image(&unsigned).into();
+    let kubelet =
+        FakeKubelet::start(Transport::Plain, Behaviour { body: pod_list(&pods), ..Behaviour::default() }).await;
+    let mut plugin = Plugin::start("workload-attestor", "WorkloadAttestor", sockets.path());
+    let ch = plugin.channel().await;
+    configure(&ch, &plugin_data(kubelet.port(), node.path(), &sigstore_block(trust.path()))).await.unwrap();
+
+    // SPIRE's selectors, bare (SPIRE adds `k8s:`), in SPIRE's order, beside the pod's own.
+    let values = attest(&ch, 10_000).await.unwrap();
+    assert!(values.contains(&"pod-name:app-0".to_owned()), "{values:?}");
+    let sig: Vec<&String> = values.iter().filter(|v| v.starts_with("image-")).collect();
+    assert_eq!(sig[0], "image-signature:verified", "{values:?}");
+    assert_eq!(sig[1], "image-attestations:verified", "{values:?}");
+    assert_eq!(sig[2], &format!("image-signature-subject:{WORKFLOW}"), "{values:?}");
+    assert_eq!(sig[3], &format!("image-signature-issuer:{ACTIONS}"), "{values:?}");
+    for name in ["value", "log-id", "log-index", "integrated-time", "signed-entry-timestamp"] {
+        assert!(values.iter().any(|v| v.starts_with(&format!("image-signature-{name}:"))), "{name}: {values:?}");
+    }
+    assert!(!values.iter().any(|v| v.starts_with("k8s:")), "{values:?}");
+
+    // An unsigned image: SPIRE's Internal error, word for word.
+    let err = attest(&ch, 10_001).await.unwrap_err();
+    assert_eq!(err.code(), Code::Internal);
+    assert_eq!(
+        err.message(),
+        format!("error verifying sigstore image signature for imageID {}: no signatures found", image(&unsigned))
+    );
+
+    // A second attestation of the signed pod is answered from the cache.
+    let before = registry.requests();
+    assert_eq!(attest(&ch, 10_000).await.unwrap(), values);
+    assert_eq!(registry.requests(), before, "a verified image is not fetched again");
+
+    GrpcControllerClient::new(ch).shutdown(Empty {}).await.unwrap();
+    assert!(plugin.wait_exit(Duration::from_secs(2)).is_some_and(|s| s.success()));
+    plugin.check_logs();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sigstore_block_with_a_missing_trusted_root_fails_configure() {
+    let sockets = tempfile::tempdir().unwrap();
+    let node = tempfile::tempdir().unwrap();
+    let trust = tempfile::tempdir().unwrap();
+    std::fs::write(trust.path().join("registry-ca.pem"), "").unwrap();
+    let pods = fake_node(node.path(), 1);
+    let kubelet =
+        FakeKubelet::start(Transport::Plain, Behaviour { body: pod_list(&pods), ..Behaviour::default() }).await;
+    let mut plugin = Plugin::start("workload-attestor", "WorkloadAttestor", sockets.path());
+    let ch = plugin.channel().await;
+    let err =
+        configure(&ch, &plugin_data(kubelet.port(), node.path(), &sigstore_block(trust.path()))).await.unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+    let root = trust.path().join("trusted_root.json").display().to_string();
+    assert!(
+        err.message().starts_with("error initializing sigstore verifier: ") && err.message().contains(&root),
+        "{}",
+        err.message()
+    );
+    // Nothing was configured.
+    let err = attest(&ch, 10_000).await.unwrap_err();
+    assert_eq!((err.code(), err.message()), (Code::FailedPrecondition, "not configured"));
+    GrpcControllerClient::new(ch).shutdown(Empty {}).await.unwrap();
+    assert!(plugin.wait_exit(Duration::from_secs(2)).is_some());
     plugin.check_logs();
 }
