@@ -632,6 +632,15 @@ fn image_verify_refusals_exit_1_and_say_why() {
         )
     );
     assert!(v["error"].as_str().unwrap().starts_with("no matching signatures: tag sha256-"), "{v}");
+
+    // A registry that cannot be reached: not verified, and the verdict names the registry.
+    let (code, out, err) = verify(&[&format!("127.0.0.1:1/{REPO}@{}", image_digest(1)), "--config", &config]);
+    assert_eq!(code, Some(1), "{out}{err}");
+    assert!(out.contains("found: nothing\n"), "{out}");
+    assert!(
+        out.contains("verdict: not verified: registry 127.0.0.1:1: ") && out.contains("cannot reach the registry"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -656,28 +665,6 @@ fn image_verify_usage_and_configuration_errors_exit_2() {
     let err = usage_error(&[&image, "--config", "/nonexistent.hcl"]);
     assert_eq!(err, "cannot read config file /nonexistent.hcl: No such file or directory (os error 2)");
 
-    // References that are not an image by digest: why, before any registry is asked.
-    let config = s.config("b.hcl", "");
-    let hex = "ab".repeat(32);
-    let host = s.registry.host();
-    for (reference, why) in [
-        (
-            format!("docker-pullable://{host}/{REPO}@sha256:{hex}"),
-            "starts with a runtime prefix (`docker-pullable://`…), not an image reference",
-        ),
-        (format!("{host}/{REPO}:v1"), "names a tag, not a digest: a tag can move, so it is never verified"),
-        (format!("sha256:{hex}"), "is a bare digest: it names no repository to find signatures in"),
-        (format!("{host}/{REPO}@sha512:{hex}{hex}"), "has a digest that is not sha256"),
-        (
-            format!("{host}/{REPO}@sha256:{}", &hex[1..]),
-            "has a malformed sha256 digest (expected 64 lowercase hex digits)",
-        ),
-    ] {
-        let err = usage_error(&[&reference, "--config", &config]);
-        assert!(err.contains(why) && err.contains(&reference), "{reference}: {err}");
-    }
-    assert_eq!(s.registry.requests(), 0);
-
     // No image at all: clap's usage error.
     let (code, out, err) = verify(&[]);
     assert_eq!(code, Some(2), "{out}{err}");
@@ -697,4 +684,43 @@ fn image_verify_exits_0_on_a_verified_signature_even_when_the_verdict_is_not_ver
     assert_eq!(code, Some(0), "{out}{err}");
     assert!(out.contains("\n  verified\n"), "{out}");
     assert!(out.ends_with("verdict: not verified: no matching attestations: no attestations found\n"), "{out}");
+}
+
+/// docs/sigstore.md §5: an `imageID` that is not a digest reference is an image that does not
+/// verify (exit 1, the reason in the verdict), and no registry is asked.
+#[test]
+fn image_verify_says_why_a_reference_is_not_an_image_by_digest() {
+    let s = Signatures::start();
+    let config = s.config("a.hcl", "");
+    let hex = "ab".repeat(32);
+    let host = s.registry.host();
+    for (reference, why) in [
+        (
+            format!("docker-pullable://{host}/{REPO}@sha256:{hex}"),
+            "starts with a runtime prefix (`docker-pullable://`…), not an image reference",
+        ),
+        (format!("{host}/{REPO}:v1"), "names a tag, not a digest: a tag can move, so it is never verified"),
+        (format!("sha256:{hex}"), "is a bare digest: it names no repository to find signatures in"),
+        (format!("{host}/{REPO}@sha512:{hex}{hex}"), "has a digest that is not sha256"),
+        (
+            format!("{host}/{REPO}@sha256:{}", &hex[1..]),
+            "has a malformed sha256 digest (expected 64 lowercase hex digits)",
+        ),
+    ] {
+        let (code, out, err) = verify(&[&reference, "--config", &config]);
+        assert_eq!(code, Some(1), "{reference}: {out}{err}");
+        assert!(err.is_empty(), "{reference}: {err}");
+        assert_eq!(
+            out,
+            format!("image: {reference}\nfound: nothing\nverdict: not verified: imageID \"{reference}\" {why}\n")
+        );
+        let (code, out, _) = verify(&[&reference, "--config", &config, "--output", "json"]);
+        assert_eq!(code, Some(1));
+        let v: Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(v["image"], reference.as_str());
+        assert!(v["resolved"].is_null(), "{v}");
+        assert_eq!(v["verified"], false);
+        assert_eq!(v["error"], format!("imageID \"{reference}\" {why}"));
+    }
+    assert_eq!(s.registry.requests(), 0, "no registry is asked");
 }
