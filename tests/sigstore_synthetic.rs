@@ -301,3 +301,173 @@ fn a_key_based_attestation_without_log_entry_verifies_only_with_the_log_ignored(
     let error = verify(OTHER_IMAGE, ignore_tlog).unwrap_err();
     assert!(matches!(error, AttestationError::Verify(VerifyError::DigestMismatch(_))), "{error}");
 }
+
+/// cosign v1 and v2 `.att` layers, whose Rekor entry is `intoto` 0.0.1 (the envelope's and the
+/// payload's hashes and the signer, no signature).
+mod intoto_0_0_1 {
+    use super::*;
+
+    fn attest(sign: SignOptions) -> AttestOptions {
+        AttestOptions { entry: EnvelopeEntry::Intoto001, ..AttestOptions::new(sign, SLSA) }
+    }
+
+    fn layer() -> sigstore_synth::LegacyLayerData {
+        sigstore().legacy_attestation(&attest(options()))
+    }
+
+    fn verify(
+        layer: &sigstore_synth::LegacyLayerData,
+        image: &str,
+        signer: Signer<'_>,
+        checks: Checks,
+    ) -> Result<attestor::facts::sigstore::attestation::VerifiedAttestation, AttestationError> {
+        verify_attestation_layer(root(), &layer.layer(), &digest(image), signer, checks)
+    }
+
+    fn keyless(layer: &sigstore_synth::LegacyLayerData) -> Result<(), AttestationError> {
+        verify(layer, IMAGE, Signer::Keyless(any()), Checks::default()).map(drop)
+    }
+
+    /// The layer's Rekor annotation, and its entry body.
+    fn rekor(layer: &sigstore_synth::LegacyLayerData) -> (Value, Value) {
+        let rekor: Value = serde_json::from_str(&layer.annotations[BUNDLE]).unwrap();
+        let body = sigstore_types::CanonicalizedBody::from_base64(rekor["Payload"]["body"].as_str().unwrap()).unwrap();
+        let body = serde_json::from_slice(body.as_bytes()).unwrap();
+        (rekor, body)
+    }
+
+    #[test]
+    fn a_cosign_v2_attestation_verifies_with_its_signer_and_log_entry() {
+        let layer = layer();
+        let (_, body) = rekor(&layer);
+        assert_eq!((body["kind"].as_str(), body["apiVersion"].as_str()), (Some("intoto"), Some("0.0.1")));
+        assert!(body["spec"]["content"].get("envelope").is_none());
+        let identity = allowed(ACTIONS, WORKFLOW);
+        let verified = verify(&layer, IMAGE, Signer::Keyless(&identity), Checks::default()).unwrap();
+        assert_eq!(verified.predicate_type, SLSA);
+        assert_eq!(verified.signature.subject.as_deref(), Some(WORKFLOW));
+        assert_eq!(verified.signature.issuer.as_deref(), Some(ACTIONS));
+        assert_eq!(verified.signature.certificate.unwrap().oidc_issuer().unwrap(), ACTIONS);
+        let log = verified.signature.log.unwrap();
+        assert_eq!(log.log_id, hex::encode(sigstore().log_id()));
+        assert_eq!(log.integrated_time, Some(options().integrated_time));
+        assert_eq!(log.body_signature, None);
+        assert!(log.signed_entry_timestamp.is_some());
+        let ignore_tlog = Checks { ignore_tlog: true, ..Checks::default() };
+        let verified = verify(&layer, IMAGE, Signer::Keyless(&identity), ignore_tlog).unwrap();
+        assert!(verified.signature.log.is_none());
+    }
+
+    #[test]
+    fn another_image_is_refused_by_the_statement_subject() {
+        let error = verify(&layer(), OTHER_IMAGE, Signer::Keyless(any()), Checks::default()).unwrap_err();
+        assert!(matches!(error, AttestationError::Verify(VerifyError::DigestMismatch(_))), "{error}");
+    }
+
+    #[test]
+    fn an_identity_not_allowed_is_refused() {
+        for identity in [allowed(ACTIONS, "https://github.com/someone/else"), allowed("https://other.test", WORKFLOW)] {
+            let error = verify(&layer(), IMAGE, Signer::Keyless(&identity), Checks::default()).unwrap_err();
+            assert!(matches!(error, AttestationError::Verify(VerifyError::IdentityNotAllowed { .. })), "{error}");
+        }
+    }
+
+    #[test]
+    fn a_swapped_set_or_another_log_fails_the_log_check() {
+        let mut layer = layer();
+        let (mut rekor, _) = rekor(&layer);
+        let (other, _) = self::rekor(&self::layer());
+        rekor["SignedEntryTimestamp"] = other["SignedEntryTimestamp"].clone();
+        layer.annotations.insert(BUNDLE.to_owned(), rekor.to_string());
+        let error = keyless(&layer).unwrap_err();
+        assert!(matches!(&error, AttestationError::Verify(VerifyError::Tlog(m)) if m.contains("SET")), "{error}");
+
+        // The same layer logged by a Rekor the trusted root does not name.
+        let stranger = Synthetic::new();
+        let mut layer = self::layer();
+        let (_, body) = self::rekor(&layer);
+        layer.annotations.insert(BUNDLE.to_owned(), stranger.rekor_annotation(&body, options().integrated_time));
+        let error = keyless(&layer).unwrap_err();
+        assert!(matches!(error, AttestationError::Verify(VerifyError::Tlog(_))), "{error}");
+    }
+
+    #[test]
+    fn a_tampered_envelope_is_refused() {
+        // Another statement under the same signature: the signature check.
+        let mut layer = layer();
+        let mut envelope: Value = serde_json::from_slice(&layer.payload).unwrap();
+        let statement = serde_json::json!({"_type": "https://in-toto.io/Statement/v0.1", "predicateType": SLSA,
+            "subject": [{"name": "x", "digest": {"sha256": IMAGE.trim_start_matches("sha256:")}}], "predicate": {}});
+        envelope["payload"] = Value::from(sigstore_synth::base64(statement.to_string().as_bytes()));
+        layer.payload = serde_json::to_vec(&envelope).unwrap();
+        let error = keyless(&layer).unwrap_err();
+        assert!(matches!(error, AttestationError::Verify(VerifyError::Signature(_))), "{error}");
+
+        // The same envelope in other bytes (still validly signed): not what the log recorded.
+        let mut layer = self::layer();
+        let envelope: Value = serde_json::from_slice(&layer.payload).unwrap();
+        layer.payload = serde_json::to_vec_pretty(&envelope).unwrap();
+        let error = keyless(&layer).unwrap_err();
+        assert!(matches!(&error, AttestationError::EntryMismatch(m) if m.contains("hash")), "{error}");
+    }
+
+    /// Bodies the log did sign (a SET over them) that record something other than this layer.
+    #[test]
+    fn a_logged_body_that_records_another_attestation_is_refused() {
+        let other = layer();
+        let (_, other_body) = rekor(&other);
+        let changes: [(&str, Value); 3] = [
+            ("/spec/content/hash/value", Value::from("0".repeat(64))),
+            ("/spec/content/payloadHash/value", Value::from("0".repeat(64))),
+            ("/spec/publicKey", other_body["spec"]["publicKey"].clone()),
+        ];
+        for (pointer, value) in changes {
+            let mut layer = layer();
+            let (_, mut body) = rekor(&layer);
+            *body.pointer_mut(pointer).unwrap() = value;
+            layer.annotations.insert(BUNDLE.to_owned(), sigstore().rekor_annotation(&body, options().integrated_time));
+            let error = keyless(&layer).unwrap_err();
+            assert!(matches!(error, AttestationError::EntryMismatch(_)), "{pointer}: {error}");
+            assert_eq!(error.fault(), Fault::Workload);
+        }
+    }
+
+    #[test]
+    fn a_certificate_from_another_ca_fails_the_chain() {
+        let layer = sigstore().with_other_ca().legacy_attestation(&attest(options()));
+        let error = keyless(&layer).unwrap_err();
+        assert!(matches!(error, AttestationError::Verify(VerifyError::Chain(_))), "{error}");
+    }
+
+    #[test]
+    fn an_integrated_time_outside_the_certificate_fails() {
+        // Logged a minute before the certificate's notBefore.
+        let early = SignOptions { integrated_time: options().not_before - 60, ..options() };
+        let error = keyless(&sigstore().legacy_attestation(&attest(early))).unwrap_err();
+        assert!(matches!(error, AttestationError::Verify(VerifyError::Chain(_))), "{error}");
+    }
+
+    #[test]
+    fn no_sct_fails_unless_ignored() {
+        let layer = sigstore().legacy_attestation(&attest(SignOptions { with_sct: false, ..options() }));
+        let error = keyless(&layer).unwrap_err();
+        assert!(matches!(error, AttestationError::Verify(VerifyError::Sct(_))), "{error}");
+        let ignore_sct = Checks { ignore_sct: true, ..Checks::default() };
+        let verified = verify(&layer, IMAGE, Signer::Keyless(any()), ignore_sct).unwrap();
+        assert_eq!(verified.predicate_type, SLSA);
+    }
+
+    #[test]
+    fn a_key_based_attestation_verifies_with_its_key_only() {
+        let key = TrustedKey::from_pem("release", &sigstore().public_key_pem()).unwrap();
+        let layer = sigstore().legacy_attestation(&attest(SignOptions::key(IMAGE)));
+        let verified = verify(&layer, IMAGE, Signer::Key(&key), Checks::default()).unwrap();
+        assert_eq!(verified.signature.key.as_deref(), Some("release"));
+        assert!(verified.signature.log.is_some());
+        let stranger = TrustedKey::from_pem("stranger", &Synthetic::new().public_key_pem()).unwrap();
+        let error = verify(&layer, IMAGE, Signer::Key(&stranger), Checks::default()).unwrap_err();
+        assert!(matches!(error, AttestationError::Verify(VerifyError::Signature(_))), "{error}");
+        let error = verify(&layer, OTHER_IMAGE, Signer::Key(&key), Checks::default()).unwrap_err();
+        assert!(matches!(error, AttestationError::Verify(VerifyError::DigestMismatch(_))), "{error}");
+    }
+}

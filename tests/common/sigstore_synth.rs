@@ -148,6 +148,10 @@ pub enum EnvelopeEntry {
     Intoto,
     /// `dsse` 0.0.1, what cosign v3 writes.
     Dsse,
+    /// `intoto` 0.0.1, what cosign v1 and v2 write for `.att` layers: Rekor keeps the SHA-256 of
+    /// the envelope bytes as uploaded (the layer's blob) and of the payload, and the signer's
+    /// PEM; no signature.
+    Intoto001,
 }
 
 /// What to attest: an in-toto statement about the image, signed as [`SignOptions`] says.
@@ -360,6 +364,7 @@ impl Synthetic {
         let (kind, version) = match options.entry {
             EnvelopeEntry::Intoto => ("intoto", "0.0.2"),
             EnvelopeEntry::Dsse => ("dsse", "0.0.1"),
+            EnvelopeEntry::Intoto001 => ("intoto", "0.0.1"),
         };
         let material = match &certificate {
             Some((der, _)) => json!({ "certificate": { "rawBytes": base64(der) } }),
@@ -487,18 +492,25 @@ impl Synthetic {
             }
         }
         if options.with_bundle {
-            let logged = self.log(body, options.integrated_time);
-            let rekor = json!({
-                "SignedEntryTimestamp": base64(&logged.set),
-                "Payload": {
-                    "body": base64(&logged.body),
-                    "integratedTime": logged.integrated_time,
-                    "logIndex": logged.index,
-                    "logID": hex::encode(self.log_id()),
-                },
-            });
-            annotations.insert(BUNDLE.to_owned(), rekor.to_string());
+            annotations.insert(BUNDLE.to_owned(), self.rekor_annotation(body, options.integrated_time));
         }
+    }
+
+    /// The `dev.sigstore.cosign/bundle` annotation for any entry `body`, logged now with its SET
+    /// at `integrated_time`: for tests that need the log to vouch for a body cosign would not
+    /// write.
+    pub fn rekor_annotation(&self, body: &Value, integrated_time: i64) -> String {
+        let logged = self.log(body, integrated_time);
+        json!({
+            "SignedEntryTimestamp": base64(&logged.set),
+            "Payload": {
+                "body": base64(&logged.body),
+                "integratedTime": logged.integrated_time,
+                "logIndex": logged.index,
+                "logID": hex::encode(self.log_id()),
+            },
+        })
+        .to_string()
     }
 
     /// Records an entry: its canonical body (serde_json writes object keys sorted, as Rekor's
@@ -577,7 +589,8 @@ fn authorities(since: i64) -> (Authority, Authority) {
 }
 
 /// The Rekor entry body recording an envelope: `intoto` 0.0.2 (signature base64 twice, the
-/// envelope's and the payload's hashes) or `dsse` 0.0.1.
+/// envelope's and the payload's hashes), `dsse` 0.0.1, or `intoto` 0.0.1 (the two hashes and the
+/// signer's PEM, base64; Rekor's `Canonicalize` for that version drops the envelope).
 fn envelope_entry(kind: EnvelopeEntry, statement: &[u8], signature: &[u8], envelope: &[u8], verifier: &str) -> Value {
     let payload_hash = hex::encode(Sha256::digest(statement));
     let envelope_hash = hex::encode(Sha256::digest(envelope));
@@ -593,6 +606,17 @@ fn envelope_entry(kind: EnvelopeEntry, statement: &[u8], signature: &[u8], envel
                 "hash": { "algorithm": "sha256", "value": envelope_hash },
                 "payloadHash": { "algorithm": "sha256", "value": payload_hash },
             } },
+        }),
+        EnvelopeEntry::Intoto001 => json!({
+            "apiVersion": "0.0.1",
+            "kind": "intoto",
+            "spec": {
+                "content": {
+                    "hash": { "algorithm": "sha256", "value": envelope_hash },
+                    "payloadHash": { "algorithm": "sha256", "value": payload_hash },
+                },
+                "publicKey": base64(verifier.as_bytes()),
+            },
         }),
         EnvelopeEntry::Dsse => json!({
             "apiVersion": "0.0.1",

@@ -4,15 +4,16 @@
 //! Each layer of the `.att` manifest (media type `application/vnd.dsse.envelope.v1+json`) is a
 //! DSSE envelope whose payload is an in-toto statement; cosign keeps the signature in the
 //! envelope, so the layer's `dev.cosignproject.cosign/signature` annotation is empty. The
-//! certificate, chain and Rekor annotations are those of a `.sig` layer (legacy.rs). The log
-//! entry must be `intoto` 0.0.2 or `dsse` 0.0.1, the kinds `sigstore-verify` can hold against an
-//! envelope. cosign v1 and v2 log their attestations as `intoto` 0.0.1 (`intotoEntry` in
-//! cosign's `pkg/cosign/tlog.go`), which `sigstore-verify` 0.15.1 cannot represent: such layers
-//! are refused by name ([`AttestationError::UnsupportedEntry`]) rather than half-checked. The
-//! bundle the verifier gets
-//! holds the envelope as its content, so `sigstore-verify` checks the chain, SCT, SET, that the
-//! entry records this envelope, signature and signer, the signature over the envelope's PAE,
-//! and that a subject of the statement is the image's digest.
+//! certificate, chain and Rekor annotations are those of a `.sig` layer (legacy.rs). The bundle
+//! the verifier gets holds the envelope as its content, so `sigstore-verify` checks the chain,
+//! SCT, SET, the signature over the envelope's PAE, and that a subject of the statement is the
+//! image's digest.
+//!
+//! The log entry decides who checks that it records this envelope: for `intoto` 0.0.2 and
+//! `dsse` 0.0.1 (what cosign v3 writes) `sigstore-verify` does; cosign v1 and v2 log attestations
+//! as `intoto` 0.0.1 (`intotoEntry` in cosign's `pkg/cosign/tlog.go`), which `sigstore-verify`
+//! 0.15.1 cannot represent, and `intoto_v001.rs` checks those with every check of the other
+//! paths. Any other kind is refused by name ([`AttestationError::UnsupportedEntry`]).
 //!
 //! The layer's `predicateType` annotation is not signed and not read: the predicate type
 //! reported is the signed statement's.
@@ -29,6 +30,8 @@ use super::legacy::{BUNDLE, CERTIFICATE, CHAIN, LegacyLayer};
 use super::trust::TrustRoot;
 use super::verify::{self, Artifact, Checks, Signer, VerifiedSignature, VerifyError, bounded};
 use crate::fault::Fault;
+
+mod intoto_v001;
 
 /// The DSSE payload type of an in-toto statement, the only one an attestation can carry.
 pub const IN_TOTO: &str = "application/vnd.in-toto+json";
@@ -74,10 +77,9 @@ pub enum AttestationError {
         "attestation layer has no {BUNDLE} annotation: the transparency log entry would have to be looked up online, which attestor does not do"
     )]
     NoRekorBundle,
-    /// The Rekor entry is of a kind that cannot be checked against an envelope (cosign v1 and
-    /// v2 write `intoto` 0.0.1).
+    /// The Rekor entry is of a kind that cannot record an envelope.
     #[error(
-        "attestation layer's Rekor entry is {kind} {version}: only intoto 0.0.2 and dsse 0.0.1 entries can be checked against a DSSE envelope (cosign v1 and v2 log attestations as intoto 0.0.1, which the verifier does not support)"
+        "attestation layer's Rekor entry is {kind} {version}: only intoto 0.0.1 (cosign v1 and v2), intoto 0.0.2 and dsse 0.0.1 entries can record a DSSE envelope"
     )]
     UnsupportedEntry {
         /// The entry's kind.
@@ -85,6 +87,10 @@ pub enum AttestationError {
         /// The entry's API version.
         version: String,
     },
+    /// The Rekor `intoto` 0.0.1 entry, though signed by the log, records another envelope,
+    /// payload or signer than the layer's.
+    #[error("attestation layer's Rekor intoto 0.0.1 entry does not record this attestation: {0}")]
+    EntryMismatch(String),
     /// A certificate where a key was configured, or none where one is needed.
     #[error("{0}")]
     SignerMismatch(&'static str),
@@ -123,12 +129,16 @@ pub fn verify_attestation_layer(
     let envelope = envelope(layer.payload)?;
     let signature = match layer.annotations.get(BUNDLE) {
         Some(rekor) => {
+            let (entry, kind) = log_entry(rekor)?;
             let bundle = Bundle::new(
                 MediaType::Bundle0_1,
-                VerificationMaterial::new(material(layer)?).with_tlog_entries(vec![log_entry(rekor)?]),
+                VerificationMaterial::new(material(layer)?).with_tlog_entries(vec![entry]),
                 SignatureContent::DsseEnvelope(envelope),
             );
-            verify::verify_parsed(root, &bundle, Artifact::Digest(*image), signer, checks)?
+            match kind {
+                Logged::Envelope => verify::verify_parsed(root, &bundle, Artifact::Digest(*image), signer, checks)?,
+                Logged::IntotoV001 => intoto_v001::verify(root, &bundle, layer.payload, image, signer, checks)?,
+            }
         }
         None => verify_without_log(&envelope, image, signer, checks)?,
     };
@@ -191,9 +201,18 @@ fn verify_without_log(
     Ok(VerifiedSignature { predicate_type: Some(bounded(&statement.predicate_type)), ..verified })
 }
 
+/// Who checks that a log entry records the layer's envelope.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Logged {
+    /// `sigstore-verify` (`intoto` 0.0.2, `dsse` 0.0.1).
+    Envelope,
+    /// intoto_v001.rs; the entry is labelled [`intoto_v001::CARRIER`].
+    IntotoV001,
+}
+
 /// The Rekor annotation (`{"SignedEntryTimestamp", "Payload": {body, integratedTime, logIndex,
 /// logID}}`) as a log entry; only the kinds that record an envelope are accepted.
-fn log_entry(annotation: &str) -> Result<TransparencyLogEntry, AttestationError> {
+fn log_entry(annotation: &str) -> Result<(TransparencyLogEntry, Logged), AttestationError> {
     let value: Value = serde_json::from_str(annotation).map_err(|e| malformed(BUNDLE, e))?;
     let field = |pointer: &str| value.pointer(pointer).ok_or_else(|| malformed(BUNDLE, format!("no {pointer}")));
     let text =
@@ -204,9 +223,10 @@ fn log_entry(annotation: &str) -> Result<TransparencyLogEntry, AttestationError>
     let body = CanonicalizedBody::from_base64(text("/Payload/body")?).map_err(|e| malformed(BUNDLE, e))?;
     let kind: Value = serde_json::from_slice(body.as_bytes()).map_err(|e| malformed(BUNDLE, e))?;
     let (kind, version) = (kind["kind"].as_str().unwrap_or_default(), kind["apiVersion"].as_str().unwrap_or_default());
-    let kind_version = match (kind, version) {
-        ("intoto", "0.0.2") => KindVersion::IntotoV002,
-        ("dsse", "0.0.1") => KindVersion::DsseV001,
+    let (kind_version, logged) = match (kind, version) {
+        ("intoto", "0.0.2") => (KindVersion::IntotoV002, Logged::Envelope),
+        ("dsse", "0.0.1") => (KindVersion::DsseV001, Logged::Envelope),
+        ("intoto", "0.0.1") => (intoto_v001::CARRIER, Logged::IntotoV001),
         (kind, version) => {
             return Err(AttestationError::UnsupportedEntry { kind: bounded(kind), version: bounded(version) });
         }
@@ -220,9 +240,10 @@ fn log_entry(annotation: &str) -> Result<TransparencyLogEntry, AttestationError>
     let time = jiff::Timestamp::from_second(number("/Payload/integratedTime")?)
         .map_err(|e| malformed(BUNDLE, format!("integratedTime: {e}")))?;
     let set = SignedTimestamp::from_base64(text("/SignedEntryTimestamp")?).map_err(|e| malformed(BUNDLE, e))?;
-    Ok(TransparencyLogEntry::new(index, LogId::new(LogKeyId::new(log_id)), kind_version, body)
+    let entry = TransparencyLogEntry::new(index, LogId::new(LogKeyId::new(log_id)), kind_version, body)
         .with_integrated_time(time)
-        .with_inclusion_promise(InclusionPromise::new(set)))
+        .with_inclusion_promise(InclusionPromise::new(set));
+    Ok((entry, logged))
 }
 
 /// Every `CERTIFICATE` block of a PEM text, in order (text between blocks ignored, as Go's

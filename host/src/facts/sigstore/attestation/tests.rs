@@ -146,11 +146,10 @@ fn layer_shape_errors_name_what_is_wrong() {
     assert!(matches!(&error, AttestationError::NotInToto(t) if t == "text/plain\\n"), "{error}");
 }
 
-/// cosign v1 and v2 log attestations as intoto 0.0.1, which the verifier cannot check: refused
-/// by name, like any other kind that cannot record an envelope.
+/// Kinds that cannot record an envelope are refused by name.
 #[test]
 fn entries_that_cannot_record_an_envelope_are_refused_by_name() {
-    for (kind, version) in [("intoto", "0.0.1"), ("hashedrekord", "0.0.1"), ("rekord", "0.0.1")] {
+    for (kind, version) in [("hashedrekord", "0.0.1"), ("rekord", "0.0.1"), ("intoto", "0.0.3")] {
         let (mut annotations, payload) = real_layer();
         let mut rekor: Value = serde_json::from_str(&annotations[BUNDLE]).unwrap();
         let body = json!({"apiVersion": version, "kind": kind, "spec": {}}).to_string();
@@ -158,8 +157,37 @@ fn entries_that_cannot_record_an_envelope_are_refused_by_name() {
         annotations.insert(BUNDLE.to_owned(), rekor.to_string());
         let error = verify(&annotations, &payload).unwrap_err();
         assert_eq!(error, AttestationError::UnsupportedEntry { kind: kind.to_owned(), version: version.to_owned() });
-        assert!(error.to_string().contains("cosign v1 and v2 log attestations as intoto 0.0.1"));
+        assert!(error.to_string().contains("only intoto 0.0.1 (cosign v1 and v2), intoto 0.0.2 and dsse 0.0.1"));
     }
+}
+
+/// cosign v1 and v2's intoto 0.0.1 entries go to intoto_v001.rs: a body that is not one is
+/// malformed, and one that records this very layer still needs the log's signature over it
+/// (the real SET signs the real dsse entry, not this body).
+#[test]
+fn intoto_0_0_1_entries_are_checked_not_refused() {
+    let (mut annotations, payload) = real_layer();
+    let mut rekor: Value = serde_json::from_str(&annotations[BUNDLE]).unwrap();
+    let mut set_body = |body: Value| {
+        rekor["Payload"]["body"] = Value::from(CanonicalizedBody::new(body.to_string().into_bytes()).to_base64());
+        annotations.insert(BUNDLE.to_owned(), rekor.to_string());
+        verify(&annotations, &payload)
+    };
+    let error = set_body(json!({"apiVersion": "0.0.1", "kind": "intoto", "spec": {}})).unwrap_err();
+    assert!(matches!(error, AttestationError::MalformedAnnotation { annotation: BUNDLE, .. }), "{error}");
+
+    let envelope: DsseEnvelope = serde_json::from_slice(&payload).unwrap();
+    let sha256 = |bytes: &[u8]| hex::encode(Sha256Digest::of(bytes).as_bytes());
+    let certificate = sigstore_types::PemContent::new(real_layer().0[CERTIFICATE].clone().into_bytes());
+    let body = json!({"apiVersion": "0.0.1", "kind": "intoto", "spec": {
+        "content": {
+            "hash": {"algorithm": "sha256", "value": sha256(&payload)},
+            "payloadHash": {"algorithm": "sha256", "value": sha256(envelope.payload.as_bytes())},
+        },
+        "publicKey": certificate.to_base64(),
+    }});
+    let error = set_body(body).unwrap_err();
+    assert!(matches!(&error, AttestationError::Verify(VerifyError::Tlog(m)) if m.contains("SET")), "{error}");
 }
 
 #[test]
