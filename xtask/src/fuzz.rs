@@ -23,6 +23,8 @@ const TARGETS: &[(&str, &[&str])] = &[
     ("template", &[]),
     ("fixture", &["policies/examples"]),
     ("policy_offsets", &["policies/default/identities.cedar"]),
+    ("image_reference", &[]),
+    ("sigstore_bundle", &["host/src/facts/sigstore/testdata/cosign-v3"]),
 ];
 
 /// Seeds that no project file carries.
@@ -32,6 +34,11 @@ fn extra_seeds(target: &str) -> &'static [&'static str] {
             "35 24 0:30 / /sys/fs/cgroup rw,nosuid shared:9 - cgroup2 cgroup2 rw\n36 24 0:31 /kubepods.slice/kubepods-pod1.slice/cri-containerd-0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef.scope /sys/fs/cgroup/x rw - cgroup cgroup rw,pids\n",
         ],
         "duration" => &["500ms", "1h30m", "-1.5s", "9223372036854775807ns", "0"],
+        "image_reference" => &[
+            "docker.io/library/nginx@sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+            "127.0.0.1:5000/team/app@sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+            "nginx@sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+        ],
         "template" => &[
             "spiffe://{trust_domain}/ns/{k8s.namespace}/sa/{k8s.service_account}",
             "spiffe://{trust_domain}/{label:app}/{fact:team.name}",

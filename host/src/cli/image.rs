@@ -34,6 +34,9 @@ pub struct VerifyArgs {
     pub output: Output,
 }
 
+/// The longest signer field (subject, issuer, predicate type) the text output repeats.
+const SHOWN: usize = 512;
+
 /// A configuration that cannot be used is a usage error (exit 2), distinct from "not verified".
 const USAGE: u8 = 2;
 
@@ -136,7 +139,10 @@ fn to_text(image: &str, e: &Evaluation) -> String {
                 let s = signer(v);
                 for field in ["subject", "issuer", "key", "predicate_type", "log_index", "integrated_time"] {
                     if let Some(value) = s.get(field).filter(|v| !v.is_null()) {
-                        let value = value.as_str().map_or_else(|| value.to_string(), str::to_owned);
+                        // A signer's certificate is outside text: escaped, so that a subject
+                        // cannot forge a line (a "verdict: verified") or a terminal sequence.
+                        let value =
+                            value.as_str().map_or_else(|| value.to_string(), |v| crate::text::bounded(v, SHOWN));
                         let _ = writeln!(out, "  {field}: {value}");
                     }
                 }

@@ -89,7 +89,14 @@ impl ImageName {
         }
         let reference = Reference::try_from(image_id).map_err(|e| match e {
             ParseError::DigestUnsupported => ReferenceError::NotSha256(shown()),
-            ParseError::DigestInvalidFormat | ParseError::DigestInvalidLength => ReferenceError::BadDigest(shown()),
+            // The parser checks a digest's length for its algorithm: a sha512 of sha256's length
+            // is not a malformed sha256.
+            ParseError::DigestInvalidFormat | ParseError::DigestInvalidLength => {
+                match image_id.rsplit_once('@').is_some_and(|(_, d)| d.starts_with("sha256:")) {
+                    true => ReferenceError::BadDigest(shown()),
+                    false => ReferenceError::NotSha256(shown()),
+                }
+            }
             other => ReferenceError::Grammar { input: shown(), problem: other.to_string() },
         })?;
         let digest = reference.digest().ok_or_else(|| ReferenceError::NoDigest(shown()))?;

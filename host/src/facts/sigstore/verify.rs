@@ -321,7 +321,7 @@ fn body_signature(body: &[u8]) -> Option<String> {
 }
 
 /// Sorts the verifier's error into the check that failed.
-fn classify(error: SigstoreError) -> VerifyError {
+pub(super) fn classify(error: SigstoreError) -> VerifyError {
     use sigstore_verify::bundle::Error as Structure;
     let detail = bounded(&error.to_string());
     match error {

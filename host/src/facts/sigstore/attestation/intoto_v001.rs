@@ -52,16 +52,16 @@ use sigstore_types::{
     Statement,
 };
 use sigstore_verify::crypto::{KeyAlgorithm, parse_certificate_info, verify_signature};
-use sigstore_verify::{
-    CertificateError, Error as SigstoreError, PublicKeyVerificationPolicy, TransparencyLogError, VerificationPolicy,
-};
+use sigstore_verify::{Error as SigstoreError, PublicKeyVerificationPolicy, TransparencyLogError, VerificationPolicy};
 
 use super::AttestationError;
 use crate::facts::sigstore::certificate::CertificateIdentity;
 use crate::facts::sigstore::digest::Sha256Digest;
 use crate::facts::sigstore::legacy::BUNDLE;
 use crate::facts::sigstore::trust::TrustRoot;
-use crate::facts::sigstore::verify::{Checks, LogEntry, Signer, VerifiedSignature, VerifyError, bounded, spire_allows};
+use crate::facts::sigstore::verify::{
+    Checks, LogEntry, Signer, VerifiedSignature, VerifyError, bounded, classify, spire_allows,
+};
 
 /// The label an `intoto` 0.0.1 entry travels under through `sigstore-verify`: a kind whose
 /// integrated time the verifier authenticates with the SET and uses as the signing time.
@@ -293,36 +293,6 @@ fn identity(bundle: &Bundle, signer: Signer<'_>) -> Result<VerifiedSignature, Ve
         }
     }
     Ok(verified)
-}
-
-/// The verifier's error sorted into the check that failed, as verify.rs sorts it.
-fn classify(error: SigstoreError) -> VerifyError {
-    use sigstore_verify::bundle::Error as Structure;
-    let detail = bounded(&error.to_string());
-    match error {
-        SigstoreError::Certificate(CertificateError::Sct(_)) => VerifyError::Sct(detail),
-        SigstoreError::Certificate(_) => VerifyError::Chain(detail),
-        SigstoreError::TransparencyLog(_) => VerifyError::Tlog(detail),
-        SigstoreError::Bundle(
-            Structure::MissingInclusionPromise(_)
-            | Structure::MissingInclusionProof(_)
-            | Structure::MissingCheckpoint
-            | Structure::LogIndexOutOfRange { .. }
-            | Structure::CheckpointRootMismatch
-            | Structure::MissingSigningTimeEvidence,
-        ) => VerifyError::Tlog(detail),
-        SigstoreError::Timestamp(_) => VerifyError::Timestamp(detail),
-        SigstoreError::SignatureInvalid(_) | SigstoreError::Crypto(_) => VerifyError::Signature(detail),
-        SigstoreError::ArtifactMismatch(_) => VerifyError::DigestMismatch(detail),
-        SigstoreError::InvalidBundle(_) | SigstoreError::Bundle(_) | SigstoreError::Types(_) => {
-            VerifyError::MalformedBundle(detail)
-        }
-        SigstoreError::UnsupportedBundle(_) | SigstoreError::UnsupportedArtifact(_) => VerifyError::Unsupported(detail),
-        SigstoreError::InvalidTrustRoot(_) | SigstoreError::TrustRoot(_) | SigstoreError::TrustedCertificate(_) => {
-            VerifyError::TrustRoot(detail)
-        }
-        _ => VerifyError::Other(detail),
-    }
 }
 
 fn malformed(problem: impl ToString) -> AttestationError {

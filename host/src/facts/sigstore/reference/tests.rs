@@ -39,12 +39,13 @@ fn other_registries_keep_host_and_port() {
 
 #[test]
 fn refusals_name_the_input_and_the_problem() {
-    let cases: [(String, &str); 9] = [
+    let cases: [(String, &str); 10] = [
         (format!("docker-pullable://nginx@sha256:{HEX}"), "runtime prefix"),
         (format!("sha256:{HEX}"), "bare digest"),
         ("nginx:1.27".to_owned(), "names a tag"),
         ("nginx".to_owned(), "names a tag"),
         (format!("nginx@sha512:{HEX}{HEX}"), "not sha256"),
+        (format!("nginx@sha512:{HEX}"), "not sha256"),
         (format!("nginx@sha256:{}", &HEX[1..]), "malformed sha256"),
         (format!("nginx@sha256:{}", HEX.to_uppercase()), "malformed sha256"),
         (format!("NGINX@sha256:{HEX}"), "not an image reference"),
