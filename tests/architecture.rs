@@ -88,7 +88,16 @@ fn every_source_file_is_in_the_code_map() {
     let text = architecture();
     let map = rows(&section(&text, "## Code map"));
     let mut files = Vec::new();
-    for dir in ["host/src", "host/benches", "host/examples", "host/build.rs", "tests", "xtask/src", "guests", "fuzz/fuzz_targets"] {
+    for dir in [
+        "host/src",
+        "host/benches",
+        "host/examples",
+        "host/build.rs",
+        "tests",
+        "xtask/src",
+        "guests",
+        "fuzz/fuzz_targets",
+    ] {
         if dir.ends_with(".rs") {
             files.push(dir.to_owned());
         } else {
