@@ -99,6 +99,13 @@ impl ImageName {
             }
             other => ReferenceError::Grammar { input: shown(), problem: other.to_string() },
         })?;
+        // oci-client lets an upper-case first component through as a Docker Hub repository;
+        // the distribution grammar (and oci-client itself, once the name is printed with its
+        // registry) refuses it. Found by the `image_reference` fuzz target.
+        if !reference.repository().split('/').all(repository_component) {
+            let problem = "repository path components must be lower-case letters, digits and separators".to_owned();
+            return Err(ReferenceError::Grammar { input: shown(), problem });
+        }
         let digest = reference.digest().ok_or_else(|| ReferenceError::NoDigest(shown()))?;
         if !digest.starts_with("sha256:") {
             return Err(ReferenceError::NotSha256(shown()));
@@ -125,6 +132,39 @@ impl ImageName {
     pub fn digest(&self) -> &Sha256Digest {
         &self.digest
     }
+}
+
+/// One path component of a repository, as the distribution grammar has it:
+/// `[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*`.
+fn repository_component(component: &str) -> bool {
+    let bytes = component.as_bytes();
+    let alnum = |b: &u8| b.is_ascii_lowercase() || b.is_ascii_digit();
+    let (Some(first), Some(last)) = (bytes.first(), bytes.last()) else { return false };
+    if !alnum(first) || !alnum(last) {
+        return false;
+    }
+    // Separators: one `.`, one or two `_`, or any run of `-`, always between alphanumerics.
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        match b {
+            b'.' => i += 1,
+            b'_' => i += if bytes.get(i + 1) == Some(&b'_') { 2 } else { 1 },
+            b'-' => {
+                while bytes.get(i) == Some(&b'-') {
+                    i += 1;
+                }
+            }
+            b if alnum(&b) => {
+                i += 1;
+                continue;
+            }
+            _ => return false,
+        }
+        if !bytes.get(i).is_some_and(alnum) {
+            return false;
+        }
+    }
+    true
 }
 
 /// A registry host as requests and settings keys name it: `docker.io` (the name users write)

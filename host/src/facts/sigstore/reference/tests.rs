@@ -87,3 +87,29 @@ proptest! {
         prop_assert_eq!(image.digest().to_string(), format!("sha256:{hex}"));
     }
 }
+
+#[test]
+fn a_parsed_name_prints_back_to_itself() {
+    // Found by the fuzzer: an upper-case first component is a repository path on Docker Hub,
+    // not a registry host.
+    let input = format!("12Am05000/team/ap0@sha256:{HEX}");
+    let err = ImageName::parse(&input).unwrap_err();
+    assert!(err.to_string().contains("lower-case"), "{err}");
+    for ok in ["a/b", "a.b/c__d", "a-b---c/d_e", "0/1.2"] {
+        let name = ImageName::parse(&format!("r.example:5000/{ok}@sha256:{HEX}")).unwrap();
+        assert_eq!(name.repository(), ok);
+        assert_eq!(ImageName::parse(&name.to_string()).unwrap(), name);
+    }
+    for bad in ["a/B", "a_/b", "a/.b", "a/b___c", "a/b..c"] {
+        assert!(ImageName::parse(&format!("r.example:5000/{bad}@sha256:{HEX}")).is_err(), "{bad}");
+    }
+}
+
+proptest::proptest! {
+    #[test]
+    fn every_parsed_name_prints_back_to_itself(text in "[a-zA-Z0-9._:/-]{1,40}") {
+        if let Ok(name) = ImageName::parse(&format!("{text}@sha256:{HEX}")) {
+            proptest::prop_assert_eq!(ImageName::parse(&name.to_string()), Ok(name));
+        }
+    }
+}
