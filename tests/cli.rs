@@ -724,3 +724,79 @@ fn image_verify_says_why_a_reference_is_not_an_image_by_digest() {
     }
     assert_eq!(s.registry.requests(), 0, "no registry is asked");
 }
+
+/// An HTTP CONNECT proxy on loopback that tunnels every request to `127.0.0.1:<the port asked
+/// for>`, whatever the host, and records what it was asked.
+struct ConnectProxy {
+    port: u16,
+    asked: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl ConnectProxy {
+    fn start() -> Self {
+        use std::io::{BufRead, BufReader, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let asked = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log = asked.clone();
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                let log = log.clone();
+                std::thread::spawn(move || {
+                    let mut reader = BufReader::new(client.try_clone().unwrap());
+                    let mut line = String::new();
+                    reader.read_line(&mut line).unwrap();
+                    let target = line.split_whitespace().nth(1).unwrap_or_default().to_owned();
+                    loop {
+                        let mut header = String::new();
+                        if reader.read_line(&mut header).unwrap() <= 2 {
+                            break;
+                        }
+                    }
+                    log.lock().unwrap().push(target.clone());
+                    let port = target.rsplit(':').next().unwrap_or_default();
+                    let upstream = std::net::TcpStream::connect(format!("127.0.0.1:{port}")).unwrap();
+                    let mut client = client;
+                    client.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n").unwrap();
+                    let (mut up_read, mut up_write) = (upstream.try_clone().unwrap(), upstream);
+                    let mut down_write = client.try_clone().unwrap();
+                    std::thread::spawn(move || std::io::copy(&mut up_read, &mut down_write));
+                    let _ = std::io::copy(&mut reader, &mut up_write);
+                });
+            }
+        });
+        Self { port, asked }
+    }
+}
+
+#[test]
+fn image_verify_reaches_a_registry_through_https_proxy_except_for_no_proxy_hosts() {
+    let s = Signatures::start();
+    let d = image_digest(7);
+    s.sign(&d, &d, WORKFLOW);
+    let config = s.config("proxied.hcl", "ignore_attestations = true");
+    let host = format!("{}:{}", registry::PROXIED_NAME, s.registry.port());
+    let image = format!("{host}/{REPO}@{d}");
+    let proxy = ConnectProxy::start();
+    let run = |no_proxy: &str| {
+        Command::new(env!("CARGO_BIN_EXE_attestor"))
+            .args(["image", "verify", &image, "--config", &config])
+            .env("ATTESTOR_LOG", "off")
+            .env("HTTPS_PROXY", format!("http://127.0.0.1:{}", proxy.port))
+            .env("NO_PROXY", no_proxy)
+            .env_remove("https_proxy")
+            .env_remove("no_proxy")
+            .output()
+            .unwrap()
+    };
+    let out = run("");
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(proxy.asked.lock().unwrap().iter().all(|t| *t == host), "{:?}", proxy.asked);
+    let tunnels = proxy.asked.lock().unwrap().len();
+    assert!(tunnels >= 1);
+    // Exempt: the name is resolved directly, and it resolves nowhere.
+    let out = run(registry::PROXIED_NAME);
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("registry {host}")));
+    assert_eq!(proxy.asked.lock().unwrap().len(), tunnels, "NO_PROXY hosts bypass the proxy");
+}

@@ -145,6 +145,9 @@ pub struct FakeRegistry {
     requests: Arc<AtomicUsize>,
 }
 
+/// A name the registry's certificate also carries, which no resolver knows.
+pub const PROXIED_NAME: &str = "registry.proxied.test";
+
 /// `sha256:<hex>` of `bytes`.
 pub fn digest_of(bytes: &[u8]) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
@@ -332,7 +335,10 @@ fn tls() -> (String, tokio_rustls::TlsAcceptor) {
     params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     params.distinguished_name.push(DnType::CommonName, "fake registry CA");
     let issuer = CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap();
-    let mut leaf = CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()]).unwrap();
+    // `registry.proxied.test` resolves nowhere: clients reach it only through a proxy that
+    // connects to this server (the HTTPS_PROXY tests).
+    let names = vec!["127.0.0.1".to_owned(), "localhost".to_owned(), PROXIED_NAME.to_owned()];
+    let mut leaf = CertificateParams::new(names).unwrap();
     leaf.distinguished_name.push(DnType::CommonName, "fake registry");
     let key = KeyPair::generate().unwrap();
     let cert = leaf.signed_by(&key, &issuer).unwrap();

@@ -117,14 +117,17 @@ impl RegistryClient {
             .map(|(host, credentials)| (normalise_registry(host).to_owned(), credentials.clone()))
             .collect();
         let tls = tls::client_config(settings.ca_path.as_deref())?;
-        let http = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder();
+        if let Some(proxy) = proxy_from_env(&|name| std::env::var(name).ok())? {
+            builder = builder.proxy(proxy);
+        }
+        let http = builder
             .tls_backend_preconfigured(tls)
             // Redirects are followed by hand: only to https, and without the registry's
             // credentials on another origin.
             .redirect(reqwest::redirect::Policy::none())
             .timeout(settings.timeout)
             .connect_timeout(settings.timeout)
-            .no_proxy()
             .build()
             .map_err(|e| RegistryError::Client(crate::text::chain(&e)))?;
         Ok(RegistryClient {
@@ -533,6 +536,21 @@ fn transport_error(endpoint: &Endpoint<'_>, what: &str, error: &reqwest::Error, 
         return RegistryError::Timeout { host, what, timeout };
     }
     RegistryError::Transport { host, what, problem: crate::text::bounded(&text, 300) }
+}
+
+/// The proxy SPIRE's registry client uses (Go's `http.ProxyFromEnvironment`): `HTTPS_PROXY`
+/// (or `https_proxy`) for https requests, except hosts in `NO_PROXY` (or `no_proxy`) and, as Go
+/// does, `localhost` and loopback addresses. `None` when no proxy is set. reqwest's own system
+/// proxy would also read `HTTP_PROXY`/`ALL_PROXY` and proxy loopback registries, so it is off.
+fn proxy_from_env(env: &dyn Fn(&str) -> Option<String>) -> Result<Option<reqwest::Proxy>, RegistryError> {
+    let set = |upper: &str, lower: &str| env(upper).or_else(|| env(lower)).filter(|v| !v.trim().is_empty());
+    let Some(url) = set("HTTPS_PROXY", "https_proxy") else { return Ok(None) };
+    let mut exempt = set("NO_PROXY", "no_proxy").unwrap_or_default();
+    exempt.push_str(",localhost,127.0.0.0/8,::1");
+    // The URL may carry a password: the error names the variable, not its value (reqwest's
+    // message does not repeat it either).
+    let proxy = reqwest::Proxy::https(url.trim()).map_err(|e| RegistryError::Proxy(crate::text::chain(&e)))?;
+    Ok(Some(proxy.no_proxy(reqwest::NoProxy::from_string(&exempt))))
 }
 
 #[cfg(test)]

@@ -31,6 +31,9 @@ pub enum RegistryError {
         /// What is wrong with it.
         problem: String,
     },
+    /// `HTTPS_PROXY` in the environment is not a proxy URL.
+    #[error("HTTPS_PROXY is not a usable proxy URL (its value is not repeated: it may hold a password): {0}")]
+    Proxy(String),
     /// The HTTP client could not be built (TLS set-up).
     #[error("cannot build the registry HTTP client: {0}")]
     Client(String),
@@ -183,7 +186,7 @@ impl RegistryError {
     /// everything it answered or failed to answer.
     pub fn fault(&self) -> Fault {
         match self {
-            Self::CaFile { .. } | Self::Mirror { .. } | Self::NeedsCredentials { .. } => Fault::Config,
+            Self::CaFile { .. } | Self::Mirror { .. } | Self::Proxy(_) | Self::NeedsCredentials { .. } => Fault::Config,
             Self::Unauthorized { credentials: true, .. } => Fault::Config,
             Self::Client(_) => Fault::Host,
             _ => Fault::Registry,

@@ -68,3 +68,18 @@ fn status_errors_quote_the_body_bounded() {
     assert!(!text.contains('\u{1b}') && text.len() < 400, "{text}");
     assert_eq!(err.fault(), Fault::Registry);
 }
+
+#[test]
+fn the_proxy_comes_from_https_proxy_as_go_reads_it() {
+    let env = |vars: &'static [(&'static str, &'static str)]| {
+        move |name: &str| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| (*v).to_owned())
+    };
+    assert!(proxy_from_env(&env(&[])).unwrap().is_none());
+    assert!(proxy_from_env(&env(&[("HTTP_PROXY", "http://p:3128")])).unwrap().is_none(), "https only");
+    assert!(proxy_from_env(&env(&[("HTTPS_PROXY", "  ")])).unwrap().is_none(), "blank is unset");
+    assert!(proxy_from_env(&env(&[("https_proxy", "http://p:3128")])).unwrap().is_some());
+    assert!(proxy_from_env(&env(&[("HTTPS_PROXY", "http://u:pw@p:3128"), ("NO_PROXY", "ghcr.io")])).unwrap().is_some());
+    let e = proxy_from_env(&env(&[("HTTPS_PROXY", "http://u:secret@[::1")])).unwrap_err();
+    assert_eq!(e.fault(), Fault::Config);
+    assert!(!e.to_string().contains("secret"), "{e}");
+}
