@@ -186,6 +186,18 @@ fn generation_two(t: &mut Table, s: &mut SigstoreSettings, p: &mut Problems) -> 
         let problem = message.strip_prefix("allowed_identities: ").unwrap_or(&message);
         p.push(ConfigError::invalid(t.key("allowed_identities"), problem));
     }
+    // SPIRE turns each (issuer, subject) pair into an identity, so an issuer without subjects
+    // adds none, and with no identity at all every signer of every issuer is accepted: a list
+    // left empty by mistake would open verification to anyone. Refused, not ignored.
+    for (issuer, subjects) in &allowed_identities {
+        if subjects.is_empty() {
+            let problem = format!(
+                "issuer {issuer:?} lists no subjects, which SPIRE reads as no constraint at all (any signer of any \
+                 issuer); list its subjects, or \".*\" for any subject of this issuer"
+            );
+            p.push(ConfigError::invalid(t.key("allowed_identities"), problem));
+        }
+    }
     s.registry.credentials = credentials(t, p);
     GenerationTwo {
         allowed_identities,

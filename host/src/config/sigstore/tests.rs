@@ -70,7 +70,7 @@ fn generation_two_keys() {
     let body = r#"
         allowed_identities = {
           "https://token.actions.githubusercontent.com" = ["https://github.com/org/.*@refs/tags/v.*", "exact@example.com"]
-          "https://accounts.google.com" = []
+          "https://accounts.google.com" = [".*"]
         }
         skipped_images = ["docker.io/library/nginx@sha256:aa", "ghcr.io/x@sha256:bb"]
         rekor_url = "https://rekor.example.com"
@@ -89,7 +89,7 @@ fn generation_two_keys() {
             g.allowed_identities["https://token.actions.githubusercontent.com"],
             ["https://github.com/org/.*@refs/tags/v.*", "exact@example.com"]
         );
-        assert!(g.allowed_identities["https://accounts.google.com"].is_empty());
+        assert_eq!(g.allowed_identities["https://accounts.google.com"], [".*"]);
         assert_eq!(
             g.skipped_images,
             BTreeSet::from(["docker.io/library/nginx@sha256:aa".into(), "ghcr.io/x@sha256:bb".into()])
@@ -104,6 +104,13 @@ fn generation_two_keys() {
             ])
         );
     }
+}
+
+#[test]
+fn an_issuer_without_subjects_is_refused_since_spire_would_accept_anyone() {
+    let (first, _) = err(&top(r#"allowed_identities = { "https://accounts.google.com" = [] }"#));
+    assert!(first.contains("sigstore.allowed_identities"), "{first}");
+    assert!(first.contains("issuer \"https://accounts.google.com\" lists no subjects"), "{first}");
 }
 
 #[test]
