@@ -47,13 +47,14 @@ pub fn ensure_docker_registry() {
     );
 }
 
-fn is_root() -> bool {
+/// Whether this process runs as root (and so may install packages).
+pub fn is_root() -> bool {
     Command::new("id").arg("-u").output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
 }
 
 /// `apt-get install -y --no-install-recommends <packages>`, updating the package lists once if
 /// the first attempt fails (they may be missing or stale on a fresh machine).
-fn apt_install(packages: &[&str]) -> Result<()> {
+pub fn apt_install(packages: &[&str]) -> Result<()> {
     let install = || {
         Command::new("apt-get")
             .args(["install", "-y", "--no-install-recommends"])

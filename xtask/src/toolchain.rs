@@ -70,7 +70,7 @@ pub fn detect() -> Result<Toolchain> {
     if let Some(tc) = debian_toolchain() {
         return Ok(tc);
     }
-    if is_root() && Path::new("/usr/bin/apt-get").exists() {
+    if crate::packages::is_root() && Path::new("/usr/bin/apt-get").exists() {
         eprintln!("xtask: no wasm32 toolchain found; installing Debian's {} with apt", DEBIAN_PACKAGES.join(" "));
         install_debian_packages()?;
         if let Some(tc) = debian_toolchain() {
@@ -117,25 +117,6 @@ fn debian_toolchain() -> Option<Toolchain> {
         .map(|linker| Toolchain::Debian { linker })
 }
 
-fn is_root() -> bool {
-    Command::new("id").arg("-u").output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-}
-
 fn install_debian_packages() -> Result<()> {
-    let install = || {
-        Command::new("apt-get")
-            .args(["install", "-y", "--no-install-recommends"])
-            .args(DEBIAN_PACKAGES)
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .status()
-    };
-    if install().is_ok_and(|s| s.success()) {
-        return Ok(());
-    }
-    // Package lists may be missing or stale on a fresh machine.
-    let _ = Command::new("apt-get").arg("update").env("DEBIAN_FRONTEND", "noninteractive").status();
-    match install() {
-        Ok(s) if s.success() => Ok(()),
-        _ => bail!("apt-get install {} failed", DEBIAN_PACKAGES.join(" ")),
-    }
+    crate::packages::apt_install(DEBIAN_PACKAGES)
 }
