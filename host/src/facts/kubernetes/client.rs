@@ -112,8 +112,9 @@ impl KubeletClient {
         let mut response = request.send().await.map_err(|e| KubeletError::Transport(crate::text::chain(&e)))?;
         let status = response.status();
         // An announced length over the cap is refused before a byte is read: reading 64 MiB
-        // only to refuse it cost the time and, through glibc's raised mmap threshold, left up
-        // to tens of MiB resident after the fault (measured: 21 MiB in tests/plugin_faults.rs).
+        // only to refuse it cost the time and left tens of MiB resident in the allocator's
+        // caches after the fault (measured: 21 MiB in tests/plugin_faults.rs, over its bound
+        // one run in three).
         if status.is_success() && response.content_length().is_some_and(|n| n > MAX_BODY as u64) {
             return Err(KubeletError::Transport(format!("kubelet response is larger than {MAX_BODY} bytes")));
         }
