@@ -25,6 +25,7 @@ pub mod fault;
 pub mod generation;
 pub mod pipeline;
 pub mod policy;
+pub mod psat;
 pub mod reload;
 pub mod sandbox;
 pub mod selector;
