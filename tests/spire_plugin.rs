@@ -502,3 +502,64 @@ async fn a_sigstore_block_with_a_missing_trusted_root_fails_configure() {
     assert!(plugin.wait_exit(Duration::from_secs(2)).is_some());
     plugin.check_logs();
 }
+
+/// One `AidAttestation` as SPIRE's agent runs it: open the stream, send nothing, read every
+/// message until the plugin ends the stream.
+async fn aid_attestation(ch: &Channel) -> Result<Vec<Vec<u8>>, tonic::Status> {
+    use attestor::spire::proto::spire::plugin::agent::nodeattestor::v1::{
+        self as na, node_attestor_client::NodeAttestorClient,
+    };
+    let (_challenges, rx) = tokio::sync::mpsc::channel::<na::Challenge>(1);
+    let mut stream = NodeAttestorClient::new(ch.clone()).aid_attestation(ReceiverStream::new(rx)).await?.into_inner();
+    let mut payloads = Vec::new();
+    while let Some(message) = stream.message().await? {
+        match message.data {
+            Some(na::payload_or_challenge_response::Data::Payload(p)) => payloads.push(p),
+            other => panic!("a payload, never a challenge response: {other:?}"),
+        }
+    }
+    Ok(payloads)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_k8s_psat_agent_role_sends_spire_s_payload() {
+    let sockets = tempfile::tempdir().unwrap();
+    let tokens = tempfile::tempdir().unwrap();
+    let token_path = tokens.path().join("spire-agent");
+    let plugin = Plugin::start("node-attestor-agent", "NodeAttestor", sockets.path());
+    let ch = plugin.channel().await;
+
+    let names = InitClient::new(ch.clone())
+        .init(init::InitRequest { host_service_names: Vec::new() })
+        .await
+        .unwrap()
+        .into_inner()
+        .plugin_service_names;
+    assert_eq!(names, ["spire.plugin.agent.nodeattestor.v1.NodeAttestor", "spire.service.common.config.v1.Config"]);
+
+    let err = aid_attestation(&ch).await.unwrap_err();
+    assert_eq!((err.code(), err.message()), (Code::FailedPrecondition, "not configured"));
+
+    // SPIRE's Configure errors, then plugin_data as SPIRE's HCL v1 printer re-prints it.
+    let err = configure(&ch, "").await.unwrap_err();
+    assert_eq!((err.code(), err.message()), (Code::InvalidArgument, "missing required cluster block"));
+    let hcl = format!("\"cluster\" = \"production\"\n\"token_path\" = \"{}\"\n", token_path.display());
+    configure(&ch, &hcl).await.unwrap();
+
+    // Missing token file: SPIRE's InvalidArgument, Go's wording of the cause.
+    let err = aid_attestation(&ch).await.unwrap_err();
+    let p = token_path.display();
+    assert_eq!(
+        (err.code(), err.message()),
+        (Code::InvalidArgument, format!("unable to load token from {p}: open {p}: no such file or directory").as_str())
+    );
+
+    // One payload, byte for byte SPIRE's, then the stream ends; the file is read every time.
+    std::fs::write(&token_path, "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln").unwrap();
+    let payloads = aid_attestation(&ch).await.unwrap();
+    assert_eq!(payloads, [br#"{"cluster":"production","token":"eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln"}"#.to_vec()]);
+    std::fs::write(&token_path, "rotated").unwrap();
+    assert_eq!(aid_attestation(&ch).await.unwrap(), [br#"{"cluster":"production","token":"rotated"}"#.to_vec()]);
+
+    plugin.check_logs();
+}

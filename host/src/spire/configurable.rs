@@ -1,5 +1,7 @@
 //! The `Config` service, shared by every role: parse `plugin_data` as SPIRE sends it, build the
-//! role's state off the executor, and swap it in; `Validate` only parses.
+//! role's state off the executor, and swap it in; `Validate` only parses. Each role reads its own
+//! keys ([`RoleConfig`]); the roles built on attestor's whole configuration share one reading
+//! ([`Configurable`]).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -24,12 +26,39 @@ pub trait Configurable: Send + Sync + 'static {
     fn apply(&self, configured: Configured) -> Result<(), SetupError>;
 }
 
+/// How a role reads `plugin_data` and applies what it read.
+pub trait RoleConfig: Send + Sync + 'static {
+    /// What a successful parse gives.
+    type Parsed: Send + 'static;
+
+    /// Read SPIRE's core configuration and `plugin_data`; every problem is reported.
+    fn parse(core: Option<&cfg::CoreConfiguration>, hcl: &str) -> Result<Self::Parsed, ConfigError>;
+
+    /// Swap `parsed` in; on error the old state keeps serving.
+    fn apply(&self, parsed: Self::Parsed) -> Result<(), Status>;
+}
+
+impl<R: Configurable> RoleConfig for R {
+    type Parsed = Configured;
+
+    fn parse(core: Option<&cfg::CoreConfiguration>, hcl: &str) -> Result<Configured, ConfigError> {
+        parse(core_trust_domain(core), hcl)
+    }
+
+    fn apply(&self, configured: Configured) -> Result<(), Status> {
+        Configurable::apply(self, configured).map_err(|e| {
+            tracing::error!(error = %e, "configuration refused; the previous configuration (if any) keeps serving");
+            super::status::setup(&e)
+        })
+    }
+}
+
 /// The `Config` service over a role.
-pub struct ConfigService<R: Configurable> {
+pub struct ConfigService<R: RoleConfig> {
     role: Arc<R>,
 }
 
-impl<R: Configurable> ConfigService<R> {
+impl<R: RoleConfig> ConfigService<R> {
     /// Serve `role`'s configuration.
     pub fn new(role: Arc<R>) -> Self {
         Self { role }
@@ -58,7 +87,7 @@ fn core_trust_domain(core: Option<&cfg::CoreConfiguration>) -> &str {
 }
 
 #[tonic::async_trait]
-impl<R: Configurable> cfg::config_server::Config for ConfigService<R> {
+impl<R: RoleConfig> cfg::config_server::Config for ConfigService<R> {
     async fn configure(
         &self,
         request: Request<cfg::ConfigureRequest>,
@@ -69,12 +98,9 @@ impl<R: Configurable> cfg::config_server::Config for ConfigService<R> {
         // Parsing reads text from the host, and loading compiles Wasm modules and policies:
         // neither runs on an executor thread.
         let result = tokio::task::spawn_blocking(move || {
-            let td = core_trust_domain(req.core_configuration.as_ref());
-            let configured = parse(td, &req.hcl_configuration).map_err(|e| Status::invalid_argument(e.to_string()))?;
-            role.apply(configured).map_err(|e| {
-                tracing::error!(error = %e, "configuration refused; the previous configuration (if any) keeps serving");
-                super::status::setup(&e)
-            })
+            let parsed = R::parse(req.core_configuration.as_ref(), &req.hcl_configuration)
+                .map_err(|e| Status::invalid_argument(e.to_string()))?;
+            role.apply(parsed)
         })
         .await
         .map_err(|e| Status::internal(format!("configure task failed: {e}")))?;
@@ -89,8 +115,7 @@ impl<R: Configurable> cfg::config_server::Config for ConfigService<R> {
     ) -> Result<Response<cfg::ValidateResponse>, Status> {
         let req = request.into_inner();
         let response = tokio::task::spawn_blocking(move || {
-            let td = core_trust_domain(req.core_configuration.as_ref());
-            match parse(td, &req.hcl_configuration) {
+            match R::parse(req.core_configuration.as_ref(), &req.hcl_configuration) {
                 Ok(_) => cfg::ValidateResponse { valid: true, notes: Vec::new() },
                 Err(e) => cfg::ValidateResponse { valid: false, notes: e.notes() },
             }

@@ -12,6 +12,7 @@ mod guard;
 mod handshake;
 mod hcl_v1;
 pub mod hclog;
+pub mod node_agent;
 pub mod proto;
 mod serve;
 mod status;
