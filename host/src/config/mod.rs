@@ -6,6 +6,7 @@
 
 mod error;
 mod kubernetes;
+pub mod psat;
 mod reader;
 mod sigstore;
 pub mod syntax;
