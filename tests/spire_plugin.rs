@@ -4,6 +4,8 @@
 
 #![allow(clippy::unwrap_used, missing_docs)]
 
+#[path = "common/apiserver.rs"]
+mod apiserver;
 mod common;
 #[path = "common/registry.rs"]
 mod registry;
@@ -562,4 +564,170 @@ async fn the_k8s_psat_agent_role_sends_spire_s_payload() {
     assert_eq!(aid_attestation(&ch).await.unwrap(), [br#"{"cluster":"production","token":"rotated"}"#.to_vec()]);
 
     plugin.check_logs();
+}
+
+/// One server `Attest` as SPIRE's server runs it: open the stream, send `first`, read the one
+/// answer (the send side stays open, as SPIRE's does while it waits).
+async fn node_attest(
+    ch: &Channel,
+    first: attestor::spire::proto::spire::plugin::server::nodeattestor::v1::attest_request::Request,
+) -> Result<attestor::spire::proto::spire::plugin::server::nodeattestor::v1::AgentAttributes, tonic::Status> {
+    use attestor::spire::proto::spire::plugin::server::nodeattestor::v1::{
+        self as na, node_attestor_client::NodeAttestorClient,
+    };
+    let (requests, rx) = tokio::sync::mpsc::channel::<na::AttestRequest>(1);
+    requests.send(na::AttestRequest { request: Some(first) }).await.unwrap();
+    let mut stream = NodeAttestorClient::new(ch.clone()).attest(ReceiverStream::new(rx)).await?.into_inner();
+    let answer = stream.message().await?;
+    drop(requests);
+    match answer.and_then(|a| a.response) {
+        Some(na::attest_response::Response::AgentAttributes(attributes)) => Ok(attributes),
+        other => panic!("agent attributes, never a challenge or nothing: {other:?}"),
+    }
+}
+
+/// A `k8s_psat` payload as SPIRE's agent sends it.
+fn psat_payload(
+    cluster: &str,
+    token: &str,
+) -> attestor::spire::proto::spire::plugin::server::nodeattestor::v1::attest_request::Request {
+    let json = serde_json::json!({"cluster": cluster, "token": token}).to_string();
+    attestor::spire::proto::spire::plugin::server::nodeattestor::v1::attest_request::Request::Payload(json.into_bytes())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_k8s_psat_server_role_attests_agents_as_spire_does() {
+    use attestor::spire::proto::spire::plugin::server::nodeattestor::v1::attest_request::Request;
+    const CALLER: &str = "server-token-1";
+    const POD_UID: &str = "7f1c5e2a-0000-4000-8000-000000000001";
+    let api = apiserver::FakeApiServer::start(CALLER).await;
+    api.put_pod("spire", "spire-agent-x1", POD_UID, "node-1");
+    api.put_node("node-1", "node-uid-1");
+    let files = tempfile::tempdir().unwrap();
+    let ca = files.path().join("ca.pem");
+    std::fs::write(&ca, api.ca_pem()).unwrap();
+    let kubeconfig = files.path().join("kubeconfig");
+    std::fs::write(&kubeconfig, api.kubeconfig(&ca, CALLER)).unwrap();
+
+    let sockets = tempfile::tempdir().unwrap();
+    let mut plugin = Plugin::start("node-attestor-server", "NodeAttestor", sockets.path());
+    let ch = plugin.channel().await;
+    let names = InitClient::new(ch.clone())
+        .init(init::InitRequest { host_service_names: Vec::new() })
+        .await
+        .unwrap()
+        .into_inner()
+        .plugin_service_names;
+    assert_eq!(names, ["spire.plugin.server.nodeattestor.v1.NodeAttestor", "spire.service.common.config.v1.Config"]);
+
+    let token = api.issue(&apiserver::AgentToken::new("spire-agent-x1", POD_UID));
+    let err = node_attest(&ch, psat_payload("production", &token)).await.unwrap_err();
+    assert_eq!((err.code(), err.message()), (Code::FailedPrecondition, "not configured"));
+
+    // SPIRE's Configure: the core trust domain is required; no clusters is only a note.
+    let err = ConfigClient::new(ch.clone())
+        .configure(cfg::ConfigureRequest {
+            core_configuration: Some(cfg::CoreConfiguration { trust_domain: String::new() }),
+            hcl_configuration: String::new(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (err.code(), err.message()),
+        (Code::InvalidArgument, "server core configuration must contain trust_domain")
+    );
+    configure(&ch, "").await.unwrap();
+    wait_logged(&plugin, "No clusters configured, PSAT attestation is effectively disabled", Duration::from_secs(5))
+        .await;
+    let err = node_attest(&ch, psat_payload("production", &token)).await.unwrap_err();
+    assert_eq!((err.code(), err.message()), (Code::InvalidArgument, r#"not configured for cluster "production""#));
+
+    let hcl = format!(
+        "\"clusters\" = {{\n  \"production\" = {{\n    \"service_account_allow_list\" = [\"spire:spire-agent\"]\n    \"kube_config_file\" = \"{}\"\n    \"allowed_node_label_keys\" = [\"pool\"]\n    \"allowed_pod_label_keys\" = [\"app\"]\n  }}\n}}\n",
+        kubeconfig.display()
+    );
+    configure(&ch, &hcl).await.unwrap();
+
+    // A valid agent token: SPIRE's agent ID, selectors in its order, can_reattest.
+    let attributes = node_attest(&ch, psat_payload("production", &token)).await.unwrap();
+    assert_eq!(attributes.spiffe_id, "spiffe://example.org/spire/agent/k8s_psat/production/node-uid-1");
+    assert_eq!(
+        attributes.selector_values,
+        [
+            "cluster:production",
+            "agent_ns:spire",
+            "agent_sa:spire-agent",
+            "agent_pod_name:spire-agent-x1",
+            &format!("agent_pod_uid:{POD_UID}"),
+            "agent_node_ip:10.0.0.7",
+            "agent_node_name:node-1",
+            "agent_node_uid:node-uid-1",
+            "agent_node_label:pool:general",
+            "agent_pod_label:app:spire-agent",
+        ]
+    );
+    assert!(attributes.can_reattest);
+    let asked: Vec<String> = api.log().iter().map(|l| format!("{} {}", l.method, l.path)).collect();
+    assert_eq!(
+        asked,
+        [
+            "POST /apis/authentication.k8s.io/v1/tokenreviews",
+            "GET /api/v1/namespaces/spire/pods/spire-agent-x1",
+            "GET /api/v1/nodes/node-1",
+        ]
+    );
+
+    // A service account not on the allow-list: SPIRE's PermissionDenied, no pod or node read.
+    let mut other = apiserver::AgentToken::new("spire-agent-x1", POD_UID);
+    other.service_account = "intruder".into();
+    let err = node_attest(&ch, psat_payload("production", &api.issue(&other))).await.unwrap_err();
+    assert_eq!(
+        (err.code(), err.message()),
+        (Code::PermissionDenied, r#""spire:intruder" is not an allowed service account for cluster "production""#)
+    );
+    assert_eq!(api.requests(), 4);
+
+    // An unknown cluster, a challenge response first, a message over the limit.
+    let err = node_attest(&ch, psat_payload("elsewhere", &token)).await.unwrap_err();
+    assert_eq!((err.code(), err.message()), (Code::InvalidArgument, r#"not configured for cluster "elsewhere""#));
+    let err = node_attest(&ch, Request::ChallengeResponse(b"x".to_vec())).await.unwrap_err();
+    assert_eq!((err.code(), err.message()), (Code::InvalidArgument, "missing attestation payload"));
+    let huge = vec![b'x'; attestor::spire::node_server::MAX_MESSAGE_BYTES + 1];
+    let err = node_attest(&ch, Request::Payload(huge)).await.unwrap_err();
+    assert_eq!(err.code(), Code::OutOfRange, "{err:?}");
+    assert!(err.message().len() < 200, "{err:?}");
+    // Still serving.
+    assert!(node_attest(&ch, psat_payload("production", &token)).await.is_ok());
+
+    GrpcControllerClient::new(ch).shutdown(Empty {}).await.unwrap();
+    assert!(plugin.wait_exit(Duration::from_secs(2)).is_some_and(|s| s.success()));
+    plugin.check_logs();
+}
+
+/// The `NodeAttestor "k8s_psat"` server block of `examples/spire/server.conf`, re-printed as
+/// SPIRE re-prints it, validates against the server role.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_example_server_configuration_validates() {
+    let text =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/spire/server.conf")).unwrap();
+    let body = hcl::parse(&text).unwrap();
+    let plugins = body.blocks().find(|b| b.identifier() == "plugins").unwrap();
+    let psat = plugins.body().blocks().find(|b| b.identifier() == "NodeAttestor").unwrap();
+    assert_eq!(psat.labels()[0].as_str(), "k8s_psat");
+    let data = psat.body().blocks().find(|b| b.identifier() == "plugin_data").unwrap();
+    let printed = hcl::to_string(data.body()).unwrap();
+    let sockets = tempfile::tempdir().unwrap();
+    let mut plugin = Plugin::start("node-attestor-server", "NodeAttestor", sockets.path());
+    let ch = plugin.channel().await;
+    let v = ConfigClient::new(ch.clone())
+        .validate(cfg::ValidateRequest {
+            core_configuration: Some(cfg::CoreConfiguration { trust_domain: "example.org".into() }),
+            hcl_configuration: printed,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(v.valid, "{:?}", v.notes);
+    GrpcControllerClient::new(ch).shutdown(Empty {}).await.unwrap();
+    assert!(plugin.wait_exit(Duration::from_secs(2)).is_some());
 }

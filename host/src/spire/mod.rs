@@ -13,6 +13,7 @@ mod handshake;
 mod hcl_v1;
 pub mod hclog;
 pub mod node_agent;
+pub mod node_server;
 pub mod proto;
 mod serve;
 mod status;

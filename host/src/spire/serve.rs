@@ -14,12 +14,14 @@ use super::goplugin::{Broker, Controller, Init, Shutdown, Stdio};
 use super::guard::{self, CatchPanicLayer};
 use super::handshake::{self, HandshakeError};
 use super::node_agent::NodeAgentPlugin;
+use super::node_server::{self, NodeServerPlugin};
 use super::proto::plugin::{
     grpc_broker_server::GrpcBrokerServer, grpc_controller_server::GrpcControllerServer,
     grpc_stdio_server::GrpcStdioServer,
 };
 use super::proto::spire::plugin::agent::nodeattestor::v1::node_attestor_server::NodeAttestorServer as AgentNodeAttestorServer;
 use super::proto::spire::plugin::agent::workloadattestor::v1::workload_attestor_server::WorkloadAttestorServer;
+use super::proto::spire::plugin::server::nodeattestor::v1::node_attestor_server::NodeAttestorServer as ServerNodeAttestorServer;
 use super::proto::spire::service::common::config::v1::config_server::ConfigServer;
 use super::proto::spire::service::private::init::v1::init_server::InitServer;
 use super::workload_attestor::WorkloadAttestorPlugin;
@@ -106,8 +108,14 @@ async fn serve(role: Role, env: &dyn Fn(&str) -> Option<String>) -> Result<(), H
                 .add_service(AgentNodeAttestorServer::from_arc(plugin))
         }
         Role::NodeAttestorServer => {
-            tracing::error!(role = role.arg(), "this role is not available yet");
-            return Err(HandshakeError::RoleUnavailable { role: role.arg() });
+            let plugin = Arc::new(NodeServerPlugin::new());
+            router
+                .add_service(InitServer::new(Init::new(vec![role.service().to_owned(), CONFIG_SERVICE.to_owned()])))
+                .add_service(ConfigServer::new(ConfigService::new(Arc::clone(&plugin))))
+                .add_service(
+                    ServerNodeAttestorServer::from_arc(plugin)
+                        .max_decoding_message_size(node_server::MAX_MESSAGE_BYTES),
+                )
         }
     };
     let stop = shutdown.clone();
