@@ -7,7 +7,8 @@
 //! asks a real API server with `kube`; `settings.rs` is the `clusters` configuration;
 //! `attest.rs` is the attestation itself, step by step in SPIRE's order.
 //!
-//! Not wired into the plugin surface yet (issue 12).
+//! Served by the plugin's `node-attestor-server` role (`spire/node_server.rs`); Cedar policies
+//! for node attestation are not there yet (issue 12).
 
 pub mod attest;
 pub mod client;

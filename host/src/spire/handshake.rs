@@ -62,12 +62,6 @@ pub enum HandshakeError {
     /// The handshake line cannot be written to stdout.
     #[error("cannot write the handshake line to stdout: {0}")]
     Announce(#[source] std::io::Error),
-    /// The role was asked for, but this build does not serve it yet.
-    #[error("the {role} role is not available in this version")]
-    RoleUnavailable {
-        /// The role's `plugin_args` name.
-        role: &'static str,
-    },
     /// The gRPC server stopped with an error.
     #[error("the plugin's gRPC server failed: {0}")]
     Serve(#[source] tonic::transport::Error),
