@@ -27,10 +27,13 @@ use attestor::selector::SelectorKind;
 use attestor::workload::Pid;
 use sha2::{Digest, Sha256};
 
+#[path = "../../tests/common/apiserver.rs"]
+mod apiserver;
 #[path = "../../tests/common/mod.rs"]
 mod common;
 mod fixtures;
 mod goplugin;
+mod psat;
 #[path = "../../tests/common/registry.rs"]
 mod registry;
 mod sigstore;
@@ -361,6 +364,9 @@ fn main() {
     }
     if want("sigstore") {
         sigstore::bench();
+    }
+    if want("psat") {
+        psat::bench();
     }
     if want("goplugin") {
         match goplugin::Tool::from_env() {
