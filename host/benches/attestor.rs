@@ -4,8 +4,9 @@
 //! 2. one Cedar decision for a pod workload against 10, 100 and 1000 policies;
 //! 3. one whole in-process attestation of a real host process (gather + module + decide);
 //! 4. Kubernetes attestations against a fake kubelet, the plugin over its socket, go-plugin's
-//!    client, and Sigstore (`sigstore.rs`: one verification, first and cached attestations, one
-//!    verification per shared image).
+//!    client, Sigstore (`sigstore.rs`: one verification, first and cached attestations, one
+//!    verification per shared image), and `k8s_psat` (`psat.rs`: server attestation against a
+//!    loopback API server, warm and first; the agent's token read and payload).
 //!
 //! Run with `cargo xtask bench` (builds the guests first). `ATTESTOR_BENCH_ITERS` scales the
 //! iteration counts.
