@@ -288,6 +288,7 @@ async fn the_example_agent_configuration_validates() {
         .unwrap()
         .into_inner();
     assert!(v.valid, "{:?}", v.notes);
+    assert!(v.notes.is_empty(), "{:?}", v.notes);
     GrpcControllerClient::new(ch).shutdown(Empty {}).await.unwrap();
     assert!(plugin.wait_exit(Duration::from_secs(2)).is_some());
 }
@@ -728,6 +729,18 @@ async fn the_example_server_configuration_validates() {
         .unwrap()
         .into_inner();
     assert!(v.valid, "{:?}", v.notes);
+    assert!(v.notes.is_empty(), "{:?}", v.notes);
+    // No clusters: valid, with SPIRE's note.
+    let v = ConfigClient::new(ch.clone())
+        .validate(cfg::ValidateRequest {
+            core_configuration: Some(cfg::CoreConfiguration { trust_domain: "example.org".into() }),
+            hcl_configuration: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(v.valid, "{:?}", v.notes);
+    assert_eq!(v.notes, ["No clusters configured, PSAT attestation is effectively disabled"]);
     GrpcControllerClient::new(ch).shutdown(Empty {}).await.unwrap();
     assert!(plugin.wait_exit(Duration::from_secs(2)).is_some());
 }

@@ -36,6 +36,12 @@ pub trait RoleConfig: Send + Sync + 'static {
 
     /// Swap `parsed` in; on error the old state keeps serving.
     fn apply(&self, parsed: Self::Parsed) -> Result<(), Status>;
+
+    /// What `Validate` says of a configuration that is valid but worth a word (SPIRE's
+    /// k8s_psat server: no clusters configured). None by default.
+    fn notes(_parsed: &Self::Parsed) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 impl<R: Configurable> RoleConfig for R {
@@ -116,7 +122,7 @@ impl<R: RoleConfig> cfg::config_server::Config for ConfigService<R> {
         let req = request.into_inner();
         let response = tokio::task::spawn_blocking(move || {
             match R::parse(req.core_configuration.as_ref(), &req.hcl_configuration) {
-                Ok(_) => cfg::ValidateResponse { valid: true, notes: Vec::new() },
+                Ok(parsed) => cfg::ValidateResponse { valid: true, notes: R::notes(&parsed) },
                 Err(e) => cfg::ValidateResponse { valid: false, notes: e.notes() },
             }
         })

@@ -191,6 +191,10 @@ impl RoleConfig for NodeServerPlugin {
         NodeServerSettings::parse(core.map(|c| c.trust_domain.as_str()), hcl)
     }
 
+    fn notes(settings: &NodeServerSettings) -> Vec<String> {
+        if settings.psat.clusters.is_empty() { vec![NO_CLUSTERS_NOTE.to_owned()] } else { Vec::new() }
+    }
+
     fn apply(&self, settings: NodeServerSettings) -> Result<(), Status> {
         if settings.psat.clusters.is_empty() {
             tracing::info!("{NO_CLUSTERS_NOTE}");

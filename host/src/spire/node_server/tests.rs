@@ -52,6 +52,8 @@ fn no_clusters_is_accepted() {
     let s = settings("");
     assert!(s.psat.clusters.is_empty());
     assert_eq!(s.trust_domain.to_string(), "example.org");
+    assert_eq!(<NodeServerPlugin as RoleConfig>::notes(&s), [NO_CLUSTERS_NOTE]);
+    assert!(<NodeServerPlugin as RoleConfig>::notes(&settings(TWO_CLUSTERS)).is_empty());
 }
 
 #[test]
