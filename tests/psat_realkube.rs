@@ -135,16 +135,20 @@ fn no_audience_asked_means_the_api_audience(env: &Env) {
 }
 
 fn get_pod_and_node_are_the_envs(env: &Env) {
-    let client = env.client();
-    let pod = block_on(client.get_pod("demo", &env.get("POD_NAME"))).unwrap();
-    assert_eq!(pod.metadata.uid, Some(env.get("POD_UID")));
-    let spec = pod.spec.unwrap();
-    assert_eq!(spec.node_name, Some(env.get("NODE_NAME")));
-    assert_eq!(spec.service_account_name.as_deref(), Some("ledger"));
-    let node = block_on(client.get_node(&env.get("NODE_NAME"))).unwrap();
-    assert_eq!(node.metadata.uid, Some(env.get("NODE_UID")));
-    let missing = block_on(client.get_pod("demo", "no-such-pod")).unwrap_err();
-    assert_eq!(missing.message, r#"unable to query pods API: pods "no-such-pod" not found (404 NotFound)"#);
+    // One runtime for the client's whole life: a `kube::Client` runs its connection worker on
+    // the runtime that first used it, and fails every call once that runtime is gone.
+    block_on(async {
+        let client = env.client();
+        let pod = client.get_pod("demo", &env.get("POD_NAME")).await.unwrap();
+        assert_eq!(pod.metadata.uid, Some(env.get("POD_UID")));
+        let spec = pod.spec.unwrap();
+        assert_eq!(spec.node_name, Some(env.get("NODE_NAME")));
+        assert_eq!(spec.service_account_name.as_deref(), Some("ledger"));
+        let node = client.get_node(&env.get("NODE_NAME")).await.unwrap();
+        assert_eq!(node.metadata.uid, Some(env.get("NODE_UID")));
+        let missing = client.get_pod("demo", "no-such-pod").await.unwrap_err();
+        assert_eq!(missing.message, r#"unable to query pods API: pods "no-such-pod" not found (404 NotFound)"#);
+    });
 }
 
 /// A server role for cluster `realkube` allowing `allowed`, reaching the API server through
