@@ -264,29 +264,38 @@ fn sigterm_stops_the_plugin_sigint_and_sighup_do_not() {
     assert!(!plugin.socket.exists());
 }
 
+/// The `plugin_data` of the `kind "label"` block of `examples/spire/<file>`, re-printed as
+/// SPIRE re-prints it.
+fn example_plugin_data(file: &str, kind: &str, label: &str) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/spire").join(file);
+    let body = hcl::parse(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let plugins = body.blocks().find(|b| b.identifier() == "plugins").unwrap();
+    let block = plugins.body().blocks().find(|b| b.identifier() == kind && b.labels()[0].as_str() == label).unwrap();
+    let data = block.body().blocks().find(|b| b.identifier() == "plugin_data").unwrap();
+    hcl::to_string(data.body()).unwrap()
+}
+
+/// `Validate` of `hcl` with trust domain example.org.
+async fn validate(ch: &tonic::transport::Channel, hcl: String) -> cfg::ValidateResponse {
+    ConfigClient::new(ch.clone())
+        .validate(cfg::ValidateRequest {
+            core_configuration: Some(cfg::CoreConfiguration { trust_domain: "example.org".into() }),
+            hcl_configuration: hcl,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+}
+
 /// The example agent configuration's plugin_data, re-printed as SPIRE would hand it over,
 /// validates.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_example_agent_configuration_validates() {
-    let text =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/spire/agent.conf")).unwrap();
-    let body = hcl::parse(&text).unwrap();
-    let plugins = body.blocks().find(|b| b.identifier() == "plugins").unwrap();
-    let k8s = plugins.body().blocks().find(|b| b.identifier() == "WorkloadAttestor").unwrap();
-    assert_eq!(k8s.labels()[0].as_str(), "k8s");
-    let data = k8s.body().blocks().find(|b| b.identifier() == "plugin_data").unwrap();
-    let printed = hcl::to_string(data.body()).unwrap();
+    let printed = example_plugin_data("agent.conf", "WorkloadAttestor", "k8s");
     let sockets = tempfile::tempdir().unwrap();
     let mut plugin = Plugin::start("workload-attestor", "WorkloadAttestor", sockets.path());
     let ch = plugin.channel().await;
-    let v = ConfigClient::new(ch.clone())
-        .validate(cfg::ValidateRequest {
-            core_configuration: Some(cfg::CoreConfiguration { trust_domain: "example.org".into() }),
-            hcl_configuration: printed,
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let v = validate(&ch, printed).await;
     assert!(v.valid, "{:?}", v.notes);
     assert!(v.notes.is_empty(), "{:?}", v.notes);
     GrpcControllerClient::new(ch).shutdown(Empty {}).await.unwrap();
@@ -709,36 +718,15 @@ async fn the_k8s_psat_server_role_attests_agents_as_spire_does() {
 /// SPIRE re-prints it, validates against the server role.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_example_server_configuration_validates() {
-    let text =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/spire/server.conf")).unwrap();
-    let body = hcl::parse(&text).unwrap();
-    let plugins = body.blocks().find(|b| b.identifier() == "plugins").unwrap();
-    let psat = plugins.body().blocks().find(|b| b.identifier() == "NodeAttestor").unwrap();
-    assert_eq!(psat.labels()[0].as_str(), "k8s_psat");
-    let data = psat.body().blocks().find(|b| b.identifier() == "plugin_data").unwrap();
-    let printed = hcl::to_string(data.body()).unwrap();
+    let printed = example_plugin_data("server.conf", "NodeAttestor", "k8s_psat");
     let sockets = tempfile::tempdir().unwrap();
     let mut plugin = Plugin::start("node-attestor-server", "NodeAttestor", sockets.path());
     let ch = plugin.channel().await;
-    let v = ConfigClient::new(ch.clone())
-        .validate(cfg::ValidateRequest {
-            core_configuration: Some(cfg::CoreConfiguration { trust_domain: "example.org".into() }),
-            hcl_configuration: printed,
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let v = validate(&ch, printed).await;
     assert!(v.valid, "{:?}", v.notes);
     assert!(v.notes.is_empty(), "{:?}", v.notes);
     // No clusters: valid, with SPIRE's note.
-    let v = ConfigClient::new(ch.clone())
-        .validate(cfg::ValidateRequest {
-            core_configuration: Some(cfg::CoreConfiguration { trust_domain: "example.org".into() }),
-            hcl_configuration: String::new(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let v = validate(&ch, String::new()).await;
     assert!(v.valid, "{:?}", v.notes);
     assert_eq!(v.notes, ["No clusters configured, PSAT attestation is effectively disabled"]);
     GrpcControllerClient::new(ch).shutdown(Empty {}).await.unwrap();

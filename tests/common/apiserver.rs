@@ -19,12 +19,15 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, SigningKey};
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rcgen::{KeyPair, SigningKey};
 use serde_json::{Value, json};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
+
+// Each fake carries its own copy, so a test can include either alone.
+#[allow(clippy::duplicate_mod)]
+#[path = "tls.rs"]
+mod tls;
 
 /// The audience the server accepts when a review names none (its `--api-audiences`).
 pub const SERVER_AUDIENCE: &str = "https://kubernetes.default.svc.cluster.local";
@@ -115,29 +118,11 @@ impl FakeApiServer {
     pub async fn start(token: &str) -> Self {
         let mut behaviour = Behaviour::default();
         behaviour.callers.insert(token.to_owned(), "system:serviceaccount:spire:spire-server".to_owned());
-        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.distinguished_name.push(DnType::CommonName, "fake kubernetes CA");
-        let ca = CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap();
-        let leaf_key = KeyPair::generate().unwrap();
-        let leaf = CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
-            .unwrap()
-            .signed_by(&leaf_key, &ca)
-            .unwrap();
-        let chain: Vec<CertificateDer<'static>> =
-            CertificateDer::pem_slice_iter(leaf.pem().as_bytes()).collect::<Result<_, _>>().unwrap();
-        let key = PrivateKeyDer::from_pem_slice(leaf_key.serialize_pem().as_bytes()).unwrap();
-        let config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_no_client_auth()
-            .with_single_cert(chain, key)
-            .unwrap();
-        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let (ca_pem, acceptor) = tls::serving("fake kubernetes CA", &["127.0.0.1", "localhost"]);
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let server = Self {
             addr: listener.local_addr().unwrap(),
-            ca_pem: ca.pem(),
+            ca_pem,
             key: Arc::new(KeyPair::generate().unwrap()),
             behaviour: Arc::new(Mutex::new(behaviour)),
             state: Arc::default(),

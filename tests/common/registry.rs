@@ -22,13 +22,15 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
+
+// Each fake carries its own copy, so a test can include either alone.
+#[allow(clippy::duplicate_mod)]
+#[path = "tls.rs"]
+mod tls;
 
 /// OCI media types used by the fake.
 pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
@@ -331,26 +333,9 @@ pub fn tag_of(digest: &str) -> String {
 }
 
 fn tls() -> (String, tokio_rustls::TlsAcceptor) {
-    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params.distinguished_name.push(DnType::CommonName, "fake registry CA");
-    let issuer = CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap();
     // `registry.proxied.test` resolves nowhere: clients reach it only through a proxy that
     // connects to this server (the HTTPS_PROXY tests).
-    let names = vec!["127.0.0.1".to_owned(), "localhost".to_owned(), PROXIED_NAME.to_owned()];
-    let mut leaf = CertificateParams::new(names).unwrap();
-    leaf.distinguished_name.push(DnType::CommonName, "fake registry");
-    let key = KeyPair::generate().unwrap();
-    let cert = leaf.signed_by(&key, &issuer).unwrap();
-    let chain: Vec<CertificateDer<'static>> = vec![cert.der().clone()];
-    let key = PrivateKeyDer::from_pem_slice(key.serialize_pem().as_bytes()).unwrap();
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(chain, key)
-        .unwrap();
-    (issuer.pem(), tokio_rustls::TlsAcceptor::from(Arc::new(config)))
+    tls::serving("fake registry CA", &["127.0.0.1", "localhost", PROXIED_NAME])
 }
 
 /// What to write back.
