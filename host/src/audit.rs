@@ -1,4 +1,5 @@
-//! Answer: the audit record, one JSON line per attestation, and where it is written.
+//! Answer: the audit record, one JSON line per attestation (a workload's, or an agent's in node
+//! attestation: `node.rs`), and where it is written.
 //!
 //! Invariant: a record never carries a secret unless the operator asked for debug records.
 //! Pod annotations (which can hold credentials) appear only as SHA-256 digests, and the full
@@ -12,6 +13,10 @@ use std::time::SystemTime;
 
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
+
+mod node;
+
+pub use node::{NodeEnd, node_record};
 
 use crate::attestation::{Attestation, Outcome, RenderedRecord};
 use crate::fault::Fault;

@@ -5,12 +5,14 @@
 //! `client.rs` is the three questions asked of the API server (SPIRE's `apiserver.Client`),
 //! as a trait so the attestation logic is tested against an in-memory fake; `kube_client.rs`
 //! asks a real API server with `kube`; `settings.rs` is the `clusters` configuration;
-//! `attest.rs` is the attestation itself, step by step in SPIRE's order.
+//! `attest.rs` is the attestation itself, step by step in SPIRE's order; `policy.rs` is what
+//! attestor adds after SPIRE's steps: the operator's Cedar node policies (`attest_node`), which
+//! may refuse an admitted agent or choose its agent ID.
 //!
-//! Served by the plugin's `node-attestor-server` role (`spire/node_server.rs`); Cedar policies
-//! for node attestation are not there yet (issue 12).
+//! Served by the plugin's `node-attestor-server` role (`spire/node_server.rs`).
 
 pub mod attest;
 pub mod client;
 pub mod kube_client;
+pub mod policy;
 pub mod settings;

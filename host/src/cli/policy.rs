@@ -14,12 +14,12 @@ use serde_json::{Value, json};
 use super::ConfigArgs;
 use crate::attestation::Outcome;
 use crate::config::Config;
-use crate::policy::fixture;
+use crate::policy::fixture::{self, Subject};
 use crate::policy::{
     Policies, PolicyError, PolicyFile, PolicyKind, PolicySettings, default_files, files_under, is_hidden, read_dir,
 };
 use crate::spiffe_id::TrustDomain;
-use crate::workload::Workload;
+use crate::workload::{AgentFacts, Workload};
 
 /// Policy authoring commands.
 #[derive(Debug, clap::Subcommand)]
@@ -56,7 +56,9 @@ pub enum PolicyCommand {
     Explain {
         #[command(flatten)]
         set: SetArgs,
-        /// Facts (JSON or YAML), as `attestor attest --dump-facts` writes them.
+        /// Facts (JSON or YAML): a workload's, as `attestor attest --dump-facts` writes them, or
+        /// an agent's in node attestation (`cluster`, `namespace`, `service_account`, `pod_name`,
+        /// `pod_uid`, `node_name`, `node_uid`, labels…), decided on `attest_node`.
         #[arg(long, value_name = "FILE")]
         facts: PathBuf,
         /// Also say what happened to this selector.
@@ -212,8 +214,12 @@ fn check(set: &Set, deny_warnings: bool) -> anyhow::Result<ExitCode> {
         println!("{w}");
     }
     let count = |k: PolicyKind| policies.policies().values().filter(|m| m.kind == k).count();
+    let node_rules = match policies.node_rules().len() {
+        0 => String::new(),
+        n => format!(", {n} node identity rule{}", plural(n)),
+    };
     println!(
-        "{}: ok: {} policies ({} identity rules), {} templates, {} links, {} ID prefixes; generation {}",
+        "{}: ok: {} policies ({} identity rules{node_rules}), {} templates, {} links, {} ID prefixes; generation {}",
         set.name(),
         count(PolicyKind::Static),
         policies.rules().len(),
@@ -366,9 +372,16 @@ fn diff(set: &Set, against: &Path, fixtures: Vec<PathBuf>) -> anyhow::Result<Exi
     for file in &files {
         for f in fixture::read(file)? {
             let now = f.now.unwrap_or_else(std::time::SystemTime::now);
-            let a = live.decide_at(&f.workload, now)?;
-            let b = next.decide_at(&f.workload, now)?;
-            let d = crate::generation::differences(&a, &b, ["current", "candidate"]);
+            let d = match &f.subject {
+                Subject::Workload(w) => {
+                    let a = live.decide_at(w, now)?;
+                    let b = next.decide_at(w, now)?;
+                    crate::generation::differences(&a, &b, ["current", "candidate"])
+                }
+                Subject::Agent(agent) => {
+                    node_differences(&live.decide_node_at(agent, now)?, &next.decide_node_at(agent, now)?)
+                }
+            };
             if d.is_empty() {
                 println!("same {}: {}", file.display(), f.name);
                 same += 1;
@@ -383,6 +396,19 @@ fn diff(set: &Set, against: &Path, fixtures: Vec<PathBuf>) -> anyhow::Result<Exi
     }
     println!("{same} same, {differ} differ");
     Ok(if differ == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+/// Where two node decisions differ: the verdict (with the chosen ID), then the policies that
+/// determined it.
+fn node_differences(a: &crate::policy::NodeDecision, b: &crate::policy::NodeDecision) -> Vec<String> {
+    let mut out = Vec::new();
+    if a.verdict != b.verdict {
+        out.push(format!("node: current {}, candidate {}", json!(a.verdict), json!(b.verdict)));
+    }
+    if a.determining != b.determining {
+        out.push(format!("node_by: current {:?}, candidate {:?}", a.determining, b.determining));
+    }
+    out
 }
 
 fn test(set: &Set, paths: Vec<PathBuf>) -> anyhow::Result<ExitCode> {
@@ -438,15 +464,59 @@ fn test(set: &Set, paths: Vec<PathBuf>) -> anyhow::Result<ExitCode> {
     Ok(if failed == 0 && passed > 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
+/// A facts file's subject: a workload (it has `unix`) or an agent.
+fn read_subject(facts: &Path) -> anyhow::Result<Subject> {
+    let text = std::fs::read_to_string(facts).with_context(|| format!("cannot read facts file {}", facts.display()))?;
+    let value: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text)
+        .with_context(|| format!("facts file {} is not JSON or YAML", facts.display()))?;
+    if value.get("unix").is_some() {
+        let w: Workload = serde_yaml_ng::from_value(value)
+            .with_context(|| format!("facts file {} is not a workload", facts.display()))?;
+        return Ok(Subject::Workload(Box::new(w)));
+    }
+    let a: AgentFacts = serde_yaml_ng::from_value(value).with_context(|| {
+        format!("facts file {} is neither a workload (no `unix`) nor an agent's facts", facts.display())
+    })?;
+    Ok(Subject::Agent(Box::new(a)))
+}
+
+/// `explain` for an agent: the node decision as its audit record shows it, with every policy
+/// that took part.
+fn explain_node(policies: &Policies, agent: &AgentFacts, now: std::time::SystemTime) -> anyhow::Result<ExitCode> {
+    let decision = policies.decide_node_at(agent, now)?;
+    let mut record = crate::audit::node_record(Some(agent), Some(&decision), None, true, now);
+    record["policies"] = policy_texts(policies, decision.determining.iter().map(String::as_str));
+    println!("{}", serde_json::to_string_pretty(&record)?);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `{id: {at, text}}` of each of `ids` the set holds.
+fn policy_texts<'a>(policies: &Policies, ids: impl Iterator<Item = &'a str>) -> Value {
+    let mut texts = BTreeMap::new();
+    for id in ids {
+        if let Some(meta) = policies.policies().get(id) {
+            texts.insert(id.to_owned(), json!({"at": meta.at.to_string(), "text": meta.text}));
+        }
+    }
+    Value::Object(texts.into_iter().collect())
+}
+
 fn explain(set: &Set, facts: &Path, selector: Option<&str>, now: Option<&str>) -> anyhow::Result<ExitCode> {
     let policies = set.load().map_err(|e| anyhow::anyhow!(problems(&e).join("\n")))?;
-    let text = std::fs::read_to_string(facts).with_context(|| format!("cannot read facts file {}", facts.display()))?;
-    let workload: Workload =
-        serde_yaml_ng::from_str(&text).with_context(|| format!("facts file {} is not a workload", facts.display()))?;
+    let subject = read_subject(facts)?;
     let now = match now {
         Some(n) => crate::time::clock::parse_rfc3339_seconds(n)
             .ok_or_else(|| anyhow::anyhow!("--now {n:?} is not RFC 3339 UTC (2026-03-01T12:00:00Z)"))?,
         None => std::time::SystemTime::now(),
+    };
+    let workload = match subject {
+        Subject::Workload(w) => *w,
+        Subject::Agent(agent) => {
+            if selector.is_some() {
+                anyhow::bail!("--selector is for workloads: an agent's node decision emits no selectors");
+            }
+            return explain_node(&policies, &agent, now);
+        }
     };
     let decision = policies.decide_at(&workload, now)?;
     let outcome = Outcome::new(workload, Vec::new(), decision);
@@ -472,13 +542,7 @@ fn explain(set: &Set, facts: &Path, selector: Option<&str>, now: Option<&str>) -
             (false, None) => json!({"selector": sel, "decision": "not gathered"}),
         };
     }
-    let mut texts = BTreeMap::new();
-    for id in ids {
-        if let Some(meta) = policies.policies().get(id) {
-            texts.insert(id.to_owned(), json!({"at": meta.at.to_string(), "text": meta.text}));
-        }
-    }
-    record["policies"] = Value::Object(texts.into_iter().collect());
+    record["policies"] = policy_texts(&policies, ids.into_iter());
     println!("{}", serde_json::to_string_pretty(&record)?);
     Ok(ExitCode::SUCCESS)
 }

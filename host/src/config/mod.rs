@@ -180,7 +180,7 @@ impl Config {
     }
 }
 
-fn resolve(base: &Path, p: &str) -> PathBuf {
+pub(crate) fn resolve(base: &Path, p: &str) -> PathBuf {
     let p = Path::new(p);
     if p.is_absolute() { p.to_owned() } else { base.join(p) }
 }
@@ -325,7 +325,7 @@ fn policy(mut t: Table, base: &Path, p: &mut Problems, unknown: &mut Vec<String>
 }
 
 /// The `audit { … }` block.
-fn audit(mut t: Table, base: &Path, p: &mut Problems, unknown: &mut Vec<String>) -> AuditSettings {
+pub(crate) fn audit(mut t: Table, base: &Path, p: &mut Problems, unknown: &mut Vec<String>) -> AuditSettings {
     let audit = AuditSettings {
         path: p.opt(t.string("path")).map(|r| resolve(base, &r)),
         debug: p.opt(t.bool("debug")).unwrap_or(false),

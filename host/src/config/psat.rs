@@ -13,24 +13,50 @@
 //! with a percent-escaped or path-cleaned segment, which its own ID parser then rejects, or,
 //! for `..`, an ID outside `/spire/agent/k8s_psat/`).
 
+use std::path::Path;
+
 use super::reader::Table;
-use super::{ConfigError, Problems};
+use super::{ConfigError, Problems, ranges, resolve};
+use crate::audit::AuditSettings;
+use crate::psat::policy::NodePolicySettings;
 use crate::psat::settings::{ClusterSettings, DEFAULT_AUDIENCE, PsatSettings};
 use crate::spiffe_id::is_valid_path_segment;
 
+/// Everything the server role reads from its `plugin_data`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ServerConfig {
+    /// SPIRE's `clusters` block.
+    pub psat: PsatSettings,
+    /// attestor's `policy { dir, reload_interval }`: Cedar node policies, when given.
+    pub policy: Option<NodePolicySettings>,
+    /// attestor's `audit { path, debug }`: where node attestation records go.
+    pub audit: AuditSettings,
+}
+
+/// Keys of the workload attestor's `policy` block that mean nothing for node attestation.
+const WORKLOAD_ONLY_POLICY_KEYS: [&str; 6] =
+    ["cluster", "spiffe_id_selectors", "federated_trust_domains", "max_ttl", "max_jwt_ttl", "shadow_dir"];
+
 /// Read the server role's HCL text (SPIRE's `plugin_data`, as attestor's HCL v1 bridge hands it
-/// over). Every problem is reported at once, in file order.
-pub fn parse_server(text: &str) -> Result<PsatSettings, ConfigError> {
+/// over). Relative paths are relative to SPIRE server's working directory. Every problem is
+/// reported at once, in file order.
+pub fn parse_server(text: &str) -> Result<ServerConfig, ConfigError> {
     let mut top = Table::parse(text).map_err(malformed)?;
     let mut p = Problems::default();
     let mut unknown = Vec::new();
-    let mut settings = PsatSettings::default();
+    let mut config = ServerConfig::default();
     if let Some(mut clusters) = p.opt(top.block("clusters")) {
         for (name, table) in p.take(clusters.labelled_or_keys()).unwrap_or_default() {
             if let Some(cluster) = cluster(&name, table, &mut p, &mut unknown) {
-                settings.clusters.insert(name, cluster);
+                config.psat.clusters.insert(name, cluster);
             }
         }
+    }
+    if let Some(t) = p.opt(top.block("policy")) {
+        config.policy = policy(t, &mut p, &mut unknown);
+    }
+    if let Some(t) = p.opt(top.block("audit")) {
+        config.audit = super::audit(t, Path::new("."), &mut p, &mut unknown);
     }
     unknown.extend(top.unknown_bare());
     let mut all = p.into_vec();
@@ -39,9 +65,40 @@ pub fn parse_server(text: &str) -> Result<PsatSettings, ConfigError> {
         all.push(ConfigError::UnknownKeys(unknown));
     }
     match all.len() {
-        0 => Ok(settings),
+        0 => Ok(config),
         1 => Err(all.remove(0)),
         _ => Err(ConfigError::Problems(all)),
+    }
+}
+
+/// The server role's `policy { … }`: `dir` (required) and `reload_interval`; the workload
+/// attestor's other keys are refused by name.
+fn policy(mut t: Table, p: &mut Problems, unknown: &mut Vec<String>) -> Option<NodePolicySettings> {
+    let dir = p.opt(t.string("dir")).map(|d| resolve(Path::new("."), &d));
+    let reload_interval = p.opt(t.duration_in("reload_interval", ranges::POLICY_RELOAD));
+    for key in WORKLOAD_ONLY_POLICY_KEYS {
+        if t.has(key) {
+            p.push(ConfigError::invalid(
+                t.key(key),
+                "applies to workload attestation only; the node-attestor-server role reads `dir` and `reload_interval`",
+            ));
+            t.skip(key);
+        }
+    }
+    let dir_key = t.key("dir");
+    t.finish(unknown);
+    match dir {
+        Some(dir) => Some(NodePolicySettings {
+            dir,
+            reload_interval: reload_interval.unwrap_or(crate::policy::PolicySettings::default().reload_interval),
+        }),
+        None => {
+            p.push(ConfigError::invalid(
+                dir_key,
+                "is required in the node-attestor-server role (the embedded default policy set has no node policies)",
+            ));
+            None
+        }
     }
 }
 

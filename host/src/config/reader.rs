@@ -69,6 +69,12 @@ impl Table {
         self.entries.iter().any(|(k, _, _)| k == key)
     }
 
+    /// Count `key` as read without reading it (a key refused by name, not reported again as
+    /// unknown).
+    pub(crate) fn skip(&mut self, key: &str) {
+        self.read.insert(key.to_owned());
+    }
+
     /// Dotted path of a key in this table.
     pub(crate) fn key(&self, key: &str) -> String {
         join(&self.prefix, key)

@@ -9,7 +9,7 @@ use cedar_policy::{Context, Decision as CedarDecision, Entities, EntityUid, Requ
 use super::decision::{Candidate, Decision, Fate, IssuedId, SelectorReport, Suppressed, Verdict};
 use super::entities::{self, Subject};
 use super::error::DecideError;
-use super::template::{RenderEnv, ValueRule};
+use super::template::{RenderEnv, RenderSubject, ValueRule};
 use super::{EmitVerdict, MAX_ISSUED, Pass, Policies};
 use crate::selector::Selector;
 use crate::spiffe_id::SpiffeId;
@@ -20,18 +20,18 @@ use crate::workload::Workload;
 const MAX_MEMO: usize = 65_536;
 
 /// One Cedar answer, reduced to what the passes need.
-struct Answer {
-    allow: bool,
-    determining: Vec<String>,
-    errors: Vec<String>,
+pub(super) struct Answer {
+    pub(super) allow: bool,
+    pub(super) determining: Vec<String>,
+    pub(super) errors: Vec<String>,
 }
 
 /// Everything one request needs besides its action and resource.
-struct Ask<'a> {
-    subject: &'a Subject,
-    context: &'a Context,
-    namespace: Option<&'a str>,
-    store: &'a Entities,
+pub(super) struct Ask<'a> {
+    pub(super) subject: &'a Subject,
+    pub(super) context: &'a Context,
+    pub(super) namespace: Option<&'a str>,
+    pub(super) store: &'a Entities,
 }
 
 /// A rendered identity rule, before Cedar says whether it matched.
@@ -123,7 +123,11 @@ impl Policies {
     fn render(&self, workload: &Workload, namespace: Option<&str>) -> Result<Vec<Rendered>, DecideError> {
         // Render every identity rule that can apply here before asking Cedar anything, so the
         // candidates go into the one entity store this attestation builds.
-        let env = RenderEnv { workload, trust_domain: &self.trust_domain, cluster: self.cluster.as_deref() };
+        let env = RenderEnv {
+            subject: RenderSubject::Workload(workload),
+            trust_domain: &self.trust_domain,
+            cluster: self.cluster.as_deref(),
+        };
         let propose_set = self.slice(Pass::Propose)?.for_namespace(namespace);
         Ok(self
             .rules
@@ -318,7 +322,13 @@ impl Policies {
     }
 
     /// One Cedar request against the pass's policies for the workload's namespace.
-    fn ask(&self, pass: Pass, ask: &Ask<'_>, action: EntityUid, resource: EntityUid) -> Result<Answer, DecideError> {
+    pub(super) fn ask(
+        &self,
+        pass: Pass,
+        ask: &Ask<'_>,
+        action: EntityUid,
+        resource: EntityUid,
+    ) -> Result<Answer, DecideError> {
         let schema = self.strict_runtime_checks.then_some(&self.schema);
         let request = Request::new(ask.subject.principal.clone(), action, resource, ask.context.clone(), schema)
             .map_err(|e| DecideError::Request(Box::new(e)))?;
@@ -416,6 +426,6 @@ fn verdict(a: Answer, metas: &std::collections::BTreeMap<String, super::PolicyMe
     Verdict { decision: if allow { "allow" } else { "deny" }, determining: a.determining, reasons, errors: a.errors }
 }
 
-fn elapsed_us(since: Instant) -> u64 {
+pub(super) fn elapsed_us(since: Instant) -> u64 {
     u64::try_from(since.elapsed().as_micros()).unwrap_or(u64::MAX)
 }

@@ -7,6 +7,10 @@ use std::time::SystemTime;
 
 use cedar_policy::{Context, Entity, EntityId, EntityTypeName, EntityUid, RestrictedExpression as Expr};
 
+mod agent;
+
+pub(crate) use agent::{agent, node_context};
+
 use super::error::{DecideError, PolicyError};
 use crate::selector::Selector;
 use crate::spiffe_id::{SpiffeId, TrustDomain};
@@ -25,10 +29,12 @@ pub(crate) struct Types {
     trust_domain: EntityTypeName,
     spiffe_id: EntityTypeName,
     selector: EntityTypeName,
+    agent: EntityTypeName,
     pub(crate) attest: EntityUid,
     pub(crate) propose: EntityUid,
     pub(crate) issue: EntityUid,
     pub(crate) emit: EntityUid,
+    pub(crate) attest_node: EntityUid,
 }
 
 impl Types {
@@ -50,10 +56,12 @@ impl Types {
             trust_domain: t("TrustDomain")?,
             spiffe_id: t("SpiffeId")?,
             selector: t("Selector")?,
+            agent: t("Agent")?,
             attest: a("attest")?,
             propose: a("propose")?,
             issue: a("issue")?,
             emit: a("emit")?,
+            attest_node: a("attest_node")?,
         })
     }
 

@@ -24,6 +24,20 @@
 //! policies), `not_rendered`, `dropped`, `gate_by` and `suppressed_selectors` are compared as
 //! sets; `identities` compares only the fields given), except `emitted_selectors`, which lists
 //! selectors that must be among those emitted.
+//!
+//! A node fixture gives `agent:` (an agent facts file, or inline facts) instead of `facts:`, and
+//! expects what the node policies (`attest_node`) decide:
+//!
+//! ```yaml
+//! name: agents only on the general pool
+//! agent: fixtures/agent-gpu.json
+//! expect:
+//!   node: deny                  # allow or deny (a rule that cannot render denies too)
+//!   node_by: [general-pool-only] # deny: the forbids that matched; allow: the rules that matched
+//!   agent_id: spiffe://example.org/spire/agent/k8s_psat/prod/pool/general/node-uid-1
+//!   agent_rule: by-pool         # the node identity rule that chose the ID, or `none`
+//!   errors: 0
+//! ```
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -31,8 +45,8 @@ use std::time::SystemTime;
 
 use serde::Deserialize;
 
-use super::{Decision, Fate, Policies};
-use crate::workload::Workload;
+use super::{Decision, Fate, NodeDecision, NodeVerdict, Policies};
+use crate::workload::{AgentFacts, Workload};
 
 /// A fixture file that cannot be used: the author's to fix.
 #[derive(Debug, thiserror::Error)]
@@ -95,6 +109,46 @@ pub struct Expect {
     pub emitted_selectors: Option<Vec<String>>,
     /// This many evaluation errors.
     pub errors: Option<usize>,
+    /// Node fixtures: the node policies' answer.
+    pub node: Option<GateExpect>,
+    /// Node fixtures: on deny, exactly these `forbid`s matched; on allow, exactly these node
+    /// identity rules matched.
+    pub node_by: Option<Vec<String>>,
+    /// Node fixtures: the agent ID a node identity rule chose.
+    pub agent_id: Option<String>,
+    /// Node fixtures: the node identity rule that chose the agent ID, or `none`.
+    pub agent_rule: Option<String>,
+}
+
+impl Expect {
+    /// The workload expectations given (what a node fixture may not expect).
+    fn workload_keys(&self) -> Vec<&'static str> {
+        let given = [
+            ("gate", self.gate.is_some()),
+            ("issued", self.issued.is_some()),
+            ("default", self.default.is_some()),
+            ("denied", self.denied.is_some()),
+            ("not_rendered", self.not_rendered.is_some()),
+            ("dropped", self.dropped.is_some()),
+            ("gate_by", self.gate_by.is_some()),
+            ("identities", self.identities.is_some()),
+            ("emitted_count", self.emitted_count.is_some()),
+            ("suppressed_selectors", self.suppressed_selectors.is_some()),
+            ("emitted_selectors", self.emitted_selectors.is_some()),
+        ];
+        given.into_iter().filter(|(_, g)| *g).map(|(k, _)| k).collect()
+    }
+
+    /// The node expectations given (what a workload fixture may not expect).
+    fn node_keys(&self) -> Vec<&'static str> {
+        let given = [
+            ("node", self.node.is_some()),
+            ("node_by", self.node_by.is_some()),
+            ("agent_id", self.agent_id.is_some()),
+            ("agent_rule", self.agent_rule.is_some()),
+        ];
+        given.into_iter().filter(|(_, g)| *g).map(|(k, _)| k).collect()
+    }
 }
 
 /// What one issued ID carries.
@@ -115,6 +169,15 @@ pub struct IdentityExpect {
     pub federates_with: Option<Vec<String>>,
 }
 
+/// Whose facts a fixture gives.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Subject {
+    /// A workload (`facts:`), decided by the four workload passes.
+    Workload(Box<Workload>),
+    /// An agent in node attestation (`agent:`), decided on `attest_node`.
+    Agent(Box<AgentFacts>),
+}
+
 /// One fixture, ready to run.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Fixture {
@@ -123,7 +186,7 @@ pub struct Fixture {
     /// The file it came from.
     pub file: PathBuf,
     /// The facts policies see.
-    pub workload: Workload,
+    pub subject: Subject,
     /// `context.now`, when the fixture pins it.
     pub now: Option<SystemTime>,
     /// The expectations.
@@ -134,7 +197,10 @@ pub struct Fixture {
 #[serde(deny_unknown_fields)]
 struct RawFixture {
     name: String,
-    facts: serde_yaml_ng::Value,
+    #[serde(default)]
+    facts: Option<serde_yaml_ng::Value>,
+    #[serde(default)]
+    agent: Option<serde_yaml_ng::Value>,
     #[serde(default)]
     now: Option<String>,
     expect: Expect,
@@ -154,20 +220,38 @@ pub fn parse(text: &str, path: &Path) -> Result<Vec<Fixture>, FixtureError> {
     let mut out = Vec::new();
     for doc in serde_yaml_ng::Deserializer::from_str(text) {
         let raw = RawFixture::deserialize(doc).map_err(|e| invalid(e.to_string()))?;
-        let workload = match raw.facts {
-            serde_yaml_ng::Value::String(file) => {
-                let base = path.parent().unwrap_or(Path::new("."));
-                let facts = base.join(&file);
-                let text = std::fs::read_to_string(&facts).map_err(|e| {
-                    invalid(format!("fixture {:?}: cannot read facts {}: {e}", raw.name, facts.display()))
-                })?;
-                // JSON is YAML: one parser reads both.
-                serde_yaml_ng::from_str(&text).map_err(|e| {
-                    invalid(format!("fixture {:?}: {} is not a workload: {e}", raw.name, facts.display()))
-                })?
+        let subject = match (raw.facts, raw.agent) {
+            (Some(facts), None) => {
+                let unfit = raw.expect.node_keys();
+                if !unfit.is_empty() {
+                    return Err(invalid(format!(
+                        "fixture {:?}: {} expect node attestation; give `agent:` facts, not `facts:`",
+                        raw.name,
+                        unfit.join(", ")
+                    )));
+                }
+                Subject::Workload(Box::new(facts_of(facts, "a workload", &raw.name, path)?))
             }
-            inline => serde_yaml_ng::from_value(inline)
-                .map_err(|e| invalid(format!("fixture {:?}: inline facts are not a workload: {e}", raw.name)))?,
+            (None, Some(agent)) => {
+                let unfit = raw.expect.workload_keys();
+                if !unfit.is_empty() {
+                    return Err(invalid(format!(
+                        "fixture {:?}: {} expect a workload decision; an `agent:` fixture expects node, node_by, agent_id, agent_rule and errors",
+                        raw.name,
+                        unfit.join(", ")
+                    )));
+                }
+                Subject::Agent(Box::new(facts_of(agent, "an agent", &raw.name, path)?))
+            }
+            (Some(_), Some(_)) => {
+                return Err(invalid(format!(
+                    "fixture {:?}: give `facts:` (a workload) or `agent:`, not both",
+                    raw.name
+                )));
+            }
+            (None, None) => {
+                return Err(invalid(format!("fixture {:?}: missing `facts:` (a workload) or `agent:`", raw.name)));
+            }
         };
         let now = raw
             .now
@@ -177,12 +261,35 @@ pub fn parse(text: &str, path: &Path) -> Result<Vec<Fixture>, FixtureError> {
                 })
             })
             .transpose()?;
-        out.push(Fixture { name: raw.name, file: path.to_owned(), workload, now, expect: raw.expect });
+        out.push(Fixture { name: raw.name, file: path.to_owned(), subject, now, expect: raw.expect });
     }
     if out.is_empty() {
         return Err(invalid("holds no fixture".into()));
     }
     Ok(out)
+}
+
+/// A fixture's facts: a JSON or YAML file named relative to the fixture file, or inline.
+fn facts_of<T: serde::de::DeserializeOwned>(
+    value: serde_yaml_ng::Value,
+    what: &str,
+    name: &str,
+    path: &Path,
+) -> Result<T, FixtureError> {
+    let invalid = |message: String| FixtureError::Invalid { path: path.to_owned(), message };
+    match value {
+        serde_yaml_ng::Value::String(file) => {
+            let base = path.parent().unwrap_or(Path::new("."));
+            let facts = base.join(&file);
+            let text = std::fs::read_to_string(&facts)
+                .map_err(|e| invalid(format!("fixture {name:?}: cannot read facts {}: {e}", facts.display())))?;
+            // JSON is YAML: one parser reads both.
+            serde_yaml_ng::from_str(&text)
+                .map_err(|e| invalid(format!("fixture {name:?}: {} is not {what}: {e}", facts.display())))
+        }
+        inline => serde_yaml_ng::from_value(inline)
+            .map_err(|e| invalid(format!("fixture {name:?}: inline facts are not {what}: {e}"))),
+    }
 }
 
 /// Every `*.yaml` / `*.yml` file under `dir` (hidden directories skipped), in path order.
@@ -191,11 +298,20 @@ pub fn find(dir: &Path) -> Result<Vec<PathBuf>, FixtureError> {
     super::source::files_under(dir, &yaml).map_err(|e| FixtureError::Read { path: e.path, source: e.source })
 }
 
+/// What was decided for a fixture.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Decided {
+    /// A workload's decision.
+    Workload(Box<Decision>),
+    /// An agent's node decision.
+    Node(NodeDecision),
+}
+
 /// How a fixture fared.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Outcome {
     /// The decision, for explaining failures.
-    pub decision: Decision,
+    pub decision: Decided,
     /// One line per unmet expectation; empty when the fixture passed.
     pub failures: Vec<String>,
 }
@@ -238,10 +354,62 @@ impl Check {
     }
 }
 
-/// Decide the fixture's workload with `policies` and compare.
+/// Decide the fixture's workload or agent with `policies` and compare.
 pub fn run(policies: &Policies, fixture: &Fixture) -> Result<Outcome, super::DecideError> {
-    let d = policies.decide_at(&fixture.workload, fixture.now.unwrap_or_else(SystemTime::now))?;
-    let e = &fixture.expect;
+    let now = fixture.now.unwrap_or_else(SystemTime::now);
+    match &fixture.subject {
+        Subject::Workload(w) => {
+            let d = policies.decide_at(w, now)?;
+            let failures = workload_failures(&fixture.expect, &d);
+            Ok(Outcome { decision: Decided::Workload(Box::new(d)), failures })
+        }
+        Subject::Agent(a) => {
+            let d = policies.decide_node_at(a, now)?;
+            let failures = node_failures(&fixture.expect, &d);
+            Ok(Outcome { decision: Decided::Node(d), failures })
+        }
+    }
+}
+
+/// Where a node decision differs from the fixture.
+fn node_failures(e: &Expect, d: &NodeDecision) -> Vec<String> {
+    let (chosen_id, chosen_rule) = match &d.verdict {
+        NodeVerdict::AllowAs { agent_id, rule } => (Some(agent_id.to_string()), Some(rule.as_str())),
+        _ => (None, None),
+    };
+    let verdict = match &d.verdict {
+        NodeVerdict::Allow => "allow".to_owned(),
+        NodeVerdict::AllowAs { rule, .. } => format!("allow (as rule {rule} chose)"),
+        NodeVerdict::Deny => format!("deny (determining: {:?})", d.determining),
+        NodeVerdict::NotRendered { rule, why } => format!("deny (rule {rule} cannot render: {why})"),
+    };
+    let table = [
+        e.node.map(|want| Check::Whole {
+            name: "node",
+            holds: want == if d.allowed() { GateExpect::Allow } else { GateExpect::Deny },
+            expected: if want == GateExpect::Allow { "allow" } else { "deny" }.to_owned(),
+            got: verdict,
+        }),
+        e.node_by.as_ref().map(|want| Check::sets("node_by", want, &set(&d.determining))),
+        e.agent_id.as_ref().map(|want| Check::Whole {
+            name: "agent_id",
+            holds: chosen_id.as_ref() == Some(want),
+            expected: want.clone(),
+            got: chosen_id.clone().unwrap_or_else(|| "none chosen (no node identity rule applied)".into()),
+        }),
+        e.agent_rule.as_ref().map(|want| Check::Whole {
+            name: "agent_rule",
+            holds: chosen_rule.unwrap_or("none") == want,
+            expected: want.clone(),
+            got: chosen_rule.unwrap_or("none").to_owned(),
+        }),
+        e.errors.map(|want| Check::count("errors", want, d.errors.len(), format!(" ({})", d.errors.join("; ")))),
+    ];
+    table.into_iter().flatten().flat_map(Check::failures).collect()
+}
+
+/// Where a workload decision differs from the fixture.
+fn workload_failures(e: &Expect, d: &Decision) -> Vec<String> {
     let issued: Vec<String> = d.issued.iter().map(|i| i.id.to_string()).collect();
     let suppressed: BTreeSet<String> = d.selectors.suppressed.iter().map(|s| s.selector.to_string()).collect();
     // Every expectation given, in the order its failures are reported.
@@ -260,17 +428,16 @@ pub fn run(policies: &Policies, fixture: &Fixture) -> Result<Outcome, super::Dec
             got: issued.first().map_or("none", String::as_str).to_owned(),
         }),
         e.gate_by.as_ref().map(|want| Check::sets("gate_by", want, &set(&d.gate.determining))),
-        e.denied.as_ref().map(|want| Check::Items(denied(want, &d))),
-        e.dropped.as_ref().map(|want| Check::sets("dropped", want, &rules_with(&d, Fate::Dropped))),
-        e.identities.as_ref().map(|want| Check::Items(identities(want, &d))),
-        e.not_rendered.as_ref().map(|want| Check::sets("not_rendered", want, &rules_with(&d, Fate::NotRendered))),
+        e.denied.as_ref().map(|want| Check::Items(denied(want, d))),
+        e.dropped.as_ref().map(|want| Check::sets("dropped", want, &rules_with(d, Fate::Dropped))),
+        e.identities.as_ref().map(|want| Check::Items(identities(want, d))),
+        e.not_rendered.as_ref().map(|want| Check::sets("not_rendered", want, &rules_with(d, Fate::NotRendered))),
         e.suppressed_selectors.as_ref().map(|want| Check::sets("suppressed_selectors", want, &suppressed)),
-        e.emitted_selectors.as_ref().map(|want| Check::Items(emitted_selectors(want, &d))),
+        e.emitted_selectors.as_ref().map(|want| Check::Items(emitted_selectors(want, d))),
         e.emitted_count.map(|want| Check::count("emitted_count", want, d.emitted.len(), String::new())),
         e.errors.map(|want| Check::count("errors", want, d.errors.len(), format!(" ({})", d.errors.join("; ")))),
     ];
-    let failures = table.into_iter().flatten().flat_map(Check::failures).collect();
-    Ok(Outcome { decision: d, failures })
+    table.into_iter().flatten().flat_map(Check::failures).collect()
 }
 
 /// The identity rules whose candidates met `fate`.

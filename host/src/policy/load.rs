@@ -13,7 +13,7 @@ use miette::Diagnostic;
 use super::Pass;
 use super::data::{self, PrefixTable};
 use super::error::{Location, PolicyError};
-use super::rules::{self, IdentityRule};
+use super::rules::{self, IdentityRule, NodeRule, Rule};
 use super::slice::{Slice, SliceItem};
 use super::source::PolicyFile;
 
@@ -21,11 +21,12 @@ use super::source::PolicyFile;
 pub const SCHEMA: &str = include_str!("../../../policies/attestor.cedarschema");
 
 /// Baseline permits the host adds so that `forbid`s are the only thing authors write for the
-/// attest, issue and emit passes (deny wins; absent a forbid, the answer is yes).
+/// attest, issue, emit and attest_node passes (deny wins; absent a forbid, the answer is yes).
 const BASELINE: &str = r#"
 @id("baseline-attest") permit (principal, action == Attest::Action::"attest", resource);
 @id("baseline-issue") permit (principal, action == Attest::Action::"issue", resource);
 @id("baseline-emit") permit (principal, action == Attest::Action::"emit", resource);
+@id("baseline-attest-node") permit (principal, action == Attest::Action::"attest_node", resource);
 "#;
 
 /// How a policy came to be.
@@ -63,6 +64,7 @@ pub(crate) struct Loaded {
     pub(crate) schema: Schema,
     pub(crate) metas: BTreeMap<String, PolicyMeta>,
     pub(crate) rules: Vec<IdentityRule>,
+    pub(crate) node_rules: Vec<NodeRule>,
     pub(crate) slices: HashMap<Pass, Slice>,
     pub(crate) emit_memoisable: bool,
     /// No policy reads `context`: a decision depends on the workload alone.
@@ -167,6 +169,7 @@ impl Parsed {
 /// Identity rules found among the static policies, and the lint findings that do not refuse.
 struct Linted {
     rules: Vec<IdentityRule>,
+    node_rules: Vec<NodeRule>,
     warnings: Vec<PolicyError>,
 }
 
@@ -175,7 +178,7 @@ pub(crate) fn load(files: &[PolicyFile], opts: &LoadOptions<'_>) -> Result<Loade
     let schema = schema()?;
     let mut problems = Vec::new();
     let Parsed { mut metas, statics, templates, links, prefixes } = parse(files, &mut problems);
-    let Linted { mut rules, warnings } = lint(&statics, &templates, opts, &mut problems);
+    let Linted { mut rules, mut node_rules, warnings } = lint(&statics, &templates, opts, &mut problems);
     let linked = link(&templates, &links, &mut metas, &mut problems);
     let all = assemble(&statics, &templates, &linked, &mut problems);
     let baseline = baseline()?;
@@ -190,7 +193,9 @@ pub(crate) fn load(files: &[PolicyFile], opts: &LoadOptions<'_>) -> Result<Loade
     let context_free = !statics.iter().any(|(p, _)| rules::reads_var(p.to_json().ok(), "context"))
         && !templates.iter().any(|(t, _)| rules::reads_var(t.to_json().ok(), "context"));
     rules.sort_by(|a, b| a.id.cmp(&b.id));
-    Ok(Loaded { schema, metas, rules, slices, emit_memoisable, context_free, prefixes, warnings })
+    // The order an agent's matching rules are tried in: priority, higher first, then id.
+    node_rules.sort_by(|a, b| b.priority.cmp(&a.priority).then_with(|| a.id.cmp(&b.id)));
+    Ok(Loaded { schema, metas, rules, node_rules, slices, emit_memoisable, context_free, prefixes, warnings })
 }
 
 /// Parse every file by kind: links, ID prefixes, and `.cedar` statements named by `@id`.
@@ -276,10 +281,11 @@ fn lint(
     opts: &LoadOptions<'_>,
     problems: &mut Vec<PolicyError>,
 ) -> Linted {
-    let mut linted = Linted { rules: Vec::new(), warnings: Vec::new() };
+    let mut linted = Linted { rules: Vec::new(), node_rules: Vec::new(), warnings: Vec::new() };
     for (policy, meta) in statics {
         match rules::check(policy, meta, opts) {
-            Ok(Some(rule)) => linted.rules.push(rule),
+            Ok(Some(Rule::Workload(rule))) => linted.rules.push(rule),
+            Ok(Some(Rule::Node(rule))) => linted.node_rules.push(rule),
             Ok(None) => {}
             Err(message) => problems.push(PolicyError::Invalid { at: meta.at.clone(), id: meta.id.clone(), message }),
         }

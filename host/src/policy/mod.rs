@@ -17,6 +17,7 @@ mod entities;
 mod error;
 pub mod fixture;
 mod load;
+mod node;
 mod rules;
 mod slice;
 mod source;
@@ -33,16 +34,17 @@ pub use data::{Link, PrefixTable};
 pub use decision::{Candidate, Decision, Fate, IssuedId, SelectorReport, Suppressed, Verdict};
 pub use error::{DecideError, Location, PolicyError};
 pub use load::{PolicyKind, PolicyMeta, SCHEMA};
-pub use rules::IdentityRule;
+pub use node::{NodeDecision, NodeVerdict};
+pub use rules::{AGENT_PATH, IdentityRule, NodeRule};
 pub use source::{PolicyFile, Unlistable, default_files, files_under, is_hidden, is_policy_input, read_dir};
-pub use template::{RenderEnv, RenderError, Template, TemplateError, ValueRule, Var};
+pub use template::{RenderEnv, RenderError, RenderSubject, Template, TemplateError, ValueRule, Var};
 
 use crate::selector::Selector;
 use crate::spiffe_id::TrustDomain;
 use entities::Types;
 use slice::Slice;
 
-/// The four decisions, each a Cedar action.
+/// The decisions, each a Cedar action: four for workloads, one for agents.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Pass {
     /// Gate: may this workload be attested at all?
@@ -53,11 +55,13 @@ pub enum Pass {
     Issue,
     /// Selector filters: may this selector leave the host?
     Emit,
+    /// Node attestation: may this agent join, and under which agent ID?
+    AttestNode,
 }
 
 impl Pass {
     /// Every pass.
-    pub const ALL: [Pass; 4] = [Pass::Attest, Pass::Propose, Pass::Issue, Pass::Emit];
+    pub const ALL: [Pass; 5] = [Pass::Attest, Pass::Propose, Pass::Issue, Pass::Emit, Pass::AttestNode];
 
     /// The pass of a Cedar action id.
     pub fn from_action(id: &str) -> Option<Self> {
@@ -66,6 +70,7 @@ impl Pass {
             "propose" => Self::Propose,
             "issue" => Self::Issue,
             "emit" => Self::Emit,
+            "attest_node" => Self::AttestNode,
             _ => return None,
         })
     }
@@ -136,6 +141,7 @@ pub struct Policies {
     types: Types,
     metas: BTreeMap<String, PolicyMeta>,
     rules: Vec<IdentityRule>,
+    node_rules: Vec<NodeRule>,
     slices: HashMap<Pass, Slice>,
     emit_memo: Option<EmitMemo>,
     context_cache: ContextCache,
@@ -197,6 +203,7 @@ impl Policies {
             types: Types::new()?,
             metas: loaded.metas,
             rules: loaded.rules,
+            node_rules: loaded.node_rules,
             slices: loaded.slices,
             emit_memo: loaded.emit_memoisable.then(|| RwLock::new(HashMap::new())),
             context_cache: Mutex::new(None),
@@ -232,6 +239,16 @@ impl Policies {
     /// The identity rules, by id.
     pub fn rules(&self) -> &[IdentityRule] {
         &self.rules
+    }
+
+    /// The node identity rules, in the order they are tried (priority, then id).
+    pub fn node_rules(&self) -> &[NodeRule] {
+        &self.node_rules
+    }
+
+    /// Whether any policy (not a host baseline) decides node attestation.
+    pub fn decides_nodes(&self) -> bool {
+        self.slices.get(&Pass::AttestNode).is_some_and(slice::Slice::has_user_policies)
     }
 
     /// Lint findings that did not refuse the set.

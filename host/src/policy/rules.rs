@@ -1,5 +1,6 @@
-//! Identity rules (`permit … propose` policies with an `@spiffe_id` template) and the lint every
-//! policy passes at load.
+//! Identity rules (`permit … propose` policies with an `@spiffe_id` template), node identity
+//! rules (`permit … attest_node` with an `@spiffe_id` template: the agent's ID) and the lint
+//! every policy passes at load.
 
 use std::time::Duration;
 
@@ -17,6 +18,33 @@ const KNOWN_ANNOTATIONS: &[&str] =
 /// Annotations that only mean something on identity rules.
 const RULE_ANNOTATIONS: &[&str] =
     &["spiffe_id", "hint", "dns", "ttl", "jwt_ttl", "federates_with", "fallback", "priority"];
+/// Annotations a node identity rule may carry besides `@id` and `@reason`.
+const NODE_RULE_ANNOTATIONS: &[&str] = &["spiffe_id", "priority"];
+
+/// The path every agent ID lives under: SPIRE warns about agent IDs outside
+/// `/spire/agent/<attestor name>/` and says future releases will refuse them.
+pub const AGENT_PATH: &str = "/spire/agent/";
+
+/// A node identity rule: which agent ID an agent that passed node attestation gets.
+#[derive(Clone, Debug)]
+pub struct NodeRule {
+    /// Policy id.
+    pub id: String,
+    /// The same, as Cedar's type.
+    pub policy_id: cedar_policy::PolicyId,
+    /// The agent ID template, under `spiffe://{trust_domain}/spire/agent/`.
+    pub spiffe_id: Template,
+    /// Higher first; ties by rule id.
+    pub priority: i64,
+}
+
+/// What a static policy is, once linted: a workload's identity rule, an agent's, or neither.
+pub(crate) enum Rule {
+    /// A `permit` on `propose` with `@spiffe_id`.
+    Workload(IdentityRule),
+    /// A `permit` on `attest_node` with `@spiffe_id`.
+    Node(NodeRule),
+}
 
 /// An identity rule: what it proposes, and how the candidate ranks.
 #[derive(Clone, Debug)]
@@ -64,23 +92,19 @@ fn duration(annotation: &str, value: &str, cap: Option<Duration>) -> Result<Dura
 }
 
 /// Lint one static policy; return its identity rule if it is one.
-pub(crate) fn check(
-    policy: &Policy,
-    meta: &PolicyMeta,
-    opts: &LoadOptions<'_>,
-) -> Result<Option<IdentityRule>, String> {
+pub(crate) fn check(policy: &Policy, meta: &PolicyMeta, opts: &LoadOptions<'_>) -> Result<Option<Rule>, String> {
     check_annotations(policy.annotations().map(|(k, _)| k))?;
     let proposes = meta.passes.contains(&Pass::Propose);
     let template = policy.annotation("spiffe_id");
+    if meta.effect == Effect::Permit && !proposes && meta.passes.contains(&Pass::AttestNode) && template.is_some() {
+        return node_rule(policy, meta, opts.trust_domain).map(|r| Some(Rule::Node(r)));
+    }
     match (meta.effect, proposes, template) {
         (Effect::Forbid, true, _) => {
             return Err("a `forbid` may not apply to `propose`: it would hide identity rules instead of denying an identity; write a `forbid` on `issue` (a guard) instead".into());
         }
         (_, false, Some(_)) => {
-            return Err(
-                "@spiffe_id belongs on identity rules only: a `permit` with `action == Attest::Action::\"propose\"`"
-                    .into(),
-            );
+            return Err("@spiffe_id belongs on identity rules only: a `permit` with `action == Attest::Action::\"propose\"` (a workload's IDs) or `action == Attest::Action::\"attest_node\"` (an agent's ID)".into());
         }
         (Effect::Permit, true, None) => {
             return Err("identity rule (a `permit` on `propose`) has no @spiffe_id template".into());
@@ -101,8 +125,12 @@ pub(crate) fn check(
     }
     let source = template.unwrap_or_default();
     let spiffe_id = Template::parse(source).map_err(|e| format!("@spiffe_id: {e}"))?;
-    check_id_template(&spiffe_id, opts.trust_domain).map_err(|e| format!("@spiffe_id {source:?}: {e}"))?;
+    check_id_template(&spiffe_id, opts.trust_domain, "").map_err(|e| format!("@spiffe_id {source:?}: {e}"))?;
+    workload_vars("@spiffe_id", &spiffe_id)?;
     let hint = policy.annotation("hint").map(Template::parse).transpose().map_err(|e| format!("@hint: {e}"))?;
+    if let Some(h) = &hint {
+        workload_vars("@hint", h)?;
+    }
     let dns = match policy.annotation("dns") {
         None => Vec::new(),
         Some(list) => list
@@ -112,6 +140,9 @@ pub(crate) fn check(
             .map(|d| Template::parse(d).map_err(|e| format!("@dns {d:?}: {e}")))
             .collect::<Result<_, _>>()?,
     };
+    for d in &dns {
+        workload_vars("@dns", d)?;
+    }
     let ttl = policy.annotation("ttl").map(|v| duration("ttl", v, opts.max_ttl)).transpose()?;
     let jwt_ttl = policy.annotation("jwt_ttl").map(|v| duration("jwt_ttl", v, opts.max_jwt_ttl)).transpose()?;
     let mut federates_with = Vec::new();
@@ -130,7 +161,7 @@ pub(crate) fn check(
         None => 0,
         Some(p) => p.trim().parse().map_err(|_| format!("@priority must be a whole number, got {p:?}"))?,
     };
-    Ok(Some(IdentityRule {
+    Ok(Some(Rule::Workload(IdentityRule {
         id: meta.id.clone(),
         policy_id: cedar_policy::PolicyId::new(&meta.id),
         spiffe_id,
@@ -141,20 +172,60 @@ pub(crate) fn check(
         federates_with,
         fallback: policy.annotation("fallback").is_some(),
         priority,
-    }))
+    })))
+}
+
+/// A template of a workload's identity rule may not use what only node attestation knows.
+fn workload_vars(annotation: &str, t: &Template) -> Result<(), String> {
+    match t.vars().find(|v| !v.for_workloads()) {
+        Some(v) => Err(format!(
+            "{annotation} uses {v}, which only node attestation knows (node identity rules, on `attest_node`)"
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Lint a `permit` on `attest_node` with `@spiffe_id`: the agent's ID, under the agent path.
+fn node_rule(policy: &Policy, meta: &PolicyMeta, td: &TrustDomain) -> Result<NodeRule, String> {
+    if meta.passes.len() != 1 {
+        return Err(
+            "node identity rule must apply to `attest_node` alone (`action == Attest::Action::\"attest_node\"`)".into(),
+        );
+    }
+    if let Some((k, _)) =
+        policy.annotations().find(|(k, _)| RULE_ANNOTATIONS.contains(k) && !NODE_RULE_ANNOTATIONS.contains(k))
+    {
+        return Err(format!(
+            "@{k} belongs on workload identity rules only: an agent ID carries no DNS name, TTL, hint, federation or fallback"
+        ));
+    }
+    let source = policy.annotation("spiffe_id").unwrap_or_default();
+    let spiffe_id = Template::parse(source).map_err(|e| format!("@spiffe_id: {e}"))?;
+    check_id_template(&spiffe_id, td, AGENT_PATH.trim_start_matches('/'))
+        .map_err(|e| format!("@spiffe_id {source:?}: {e} (agent IDs live under {AGENT_PATH})"))?;
+    if let Some(v) = spiffe_id.vars().find(|v| !v.for_agents()) {
+        return Err(format!(
+            "@spiffe_id uses {v}, which node attestation does not know (an agent is known by its token, pod and node)"
+        ));
+    }
+    let priority = match policy.annotation("priority") {
+        None => 0,
+        Some(p) => p.trim().parse().map_err(|_| format!("@priority must be a whole number, got {p:?}"))?,
+    };
+    Ok(NodeRule { id: meta.id.clone(), policy_id: cedar_policy::PolicyId::new(&meta.id), spiffe_id, priority })
 }
 
 /// Lint one template: operators link templates to quarantine entities, so only guards and gates
-/// (`forbid` on `issue` or `attest`) may be templates.
+/// (`forbid` on `issue`, `attest` or `attest_node`) may be templates.
 pub(crate) fn check_template(t: &cedar_policy::Template, meta: &PolicyMeta) -> Result<(), String> {
     check_annotations(t.annotations().map(|(k, _)| k))?;
     if let Some((k, _)) = t.annotations().find(|(k, _)| RULE_ANNOTATIONS.contains(k)) {
         return Err(format!("@{k} belongs on identity rules, which cannot be templates"));
     }
-    if meta.effect != Effect::Forbid || meta.passes.iter().any(|p| !matches!(p, Pass::Issue | Pass::Attest)) {
-        return Err(
-            "a template must be a `forbid` on `issue` or `attest` (a guard or gate to link, e.g. a quarantine)".into(),
-        );
+    if meta.effect != Effect::Forbid
+        || meta.passes.iter().any(|p| !matches!(p, Pass::Issue | Pass::Attest | Pass::AttestNode))
+    {
+        return Err("a template must be a `forbid` on `issue`, `attest` or `attest_node` (a guard or gate to link, e.g. a quarantine)".into());
     }
     Ok(())
 }
@@ -162,8 +233,9 @@ pub(crate) fn check_template(t: &cedar_policy::Template, meta: &PolicyMeta) -> R
 /// Findings that do not refuse a policy, for `attestor policy check` and the load log.
 pub(crate) fn warnings(json: Option<serde_json::Value>, meta: &PolicyMeta, templates: &[&str]) -> Vec<String> {
     let mut out = Vec::new();
-    if meta.effect == Effect::Permit && meta.passes.iter().all(|p| *p != Pass::Propose) {
-        out.push("warning: a `permit` on attest, issue or emit has no effect (attestor already permits them); restrict with a `forbid`".into());
+    let node_rule = meta.passes.contains(&Pass::AttestNode) && !templates.is_empty();
+    if meta.effect == Effect::Permit && meta.passes.iter().all(|p| *p != Pass::Propose) && !node_rule {
+        out.push("warning: a `permit` on attest, issue, emit or attest_node (without @spiffe_id) has no effect (attestor already permits them); restrict with a `forbid`".into());
     }
     if let Some(json) = &json
         && contains_key(json, &["+", "-", "*"])
@@ -178,13 +250,21 @@ pub(crate) fn warnings(json: Option<serde_json::Value>, meta: &PolicyMeta, templ
     for source in templates {
         let Ok(t) = Template::parse(source) else { continue };
         for var in t.vars() {
-            let (entity, key, how) = match var {
-                super::Var::Label(k) => ("pod", k, "principal.k8s.pod"),
-                super::Var::Annotation(k) => ("annotations", k, "principal.k8s.pod.annotations"),
+            let (entity, key, how) = match (var, node_rule) {
+                (super::Var::Label(k), false) => ("pod", k, "principal.k8s.pod"),
+                (super::Var::Annotation(k), false) => ("annotations", k, "principal.k8s.pod.annotations"),
+                (super::Var::Label(k), true) => ("pod", k, "principal.pod"),
+                (super::Var::Annotation(k), true) => ("annotations", k, "principal.pod.annotations"),
+                (super::Var::NodeLabel(k), true) => ("node", k, "principal.node"),
                 _ => continue,
             };
             let warning = format!(
-                "warning: uses {var} but never checks `{how}.hasTag(\"{key}\")`: workloads without it match and get no identity (audited as missing)"
+                "warning: uses {var} but never checks `{how}.hasTag(\"{key}\")`: {}",
+                if node_rule {
+                    "agents without it match, and are refused because their ID cannot be rendered"
+                } else {
+                    "workloads without it match and get no identity (audited as missing)"
+                }
             );
             if !checked.contains(&(entity.to_owned(), key.clone())) && !out.contains(&warning) {
                 out.push(warning);
@@ -226,15 +306,17 @@ fn contains_key(v: &serde_json::Value, keys: &[&str]) -> bool {
     }
 }
 
-/// An ID template must name its trust domain up front, so a template can never issue into a
-/// trust domain the host does not serve.
-fn check_id_template(t: &Template, td: &TrustDomain) -> Result<(), String> {
+/// An ID template must name its trust domain (and `path`, the fixed start of its path) up front,
+/// so a template can never issue into a trust domain the host does not serve, nor an agent ID
+/// outside the agent path.
+fn check_id_template(t: &Template, td: &TrustDomain, path: &str) -> Result<(), String> {
     let src = t.source();
-    let literal = format!("spiffe://{td}/");
-    if src.starts_with("spiffe://{trust_domain}/") || src.starts_with(&literal) {
+    let placeholder = format!("spiffe://{{trust_domain}}/{path}");
+    let literal = format!("spiffe://{td}/{path}");
+    if src.starts_with(&placeholder) || src.starts_with(&literal) {
         Ok(())
     } else {
-        Err(format!("must start with `spiffe://{{trust_domain}}/` or `{literal}`"))
+        Err(format!("must start with `{placeholder}` or `{literal}`"))
     }
 }
 

@@ -7,7 +7,7 @@
 use std::fmt;
 
 use crate::spiffe_id::{TrustDomain, is_valid_path_segment};
-use crate::workload::{FactKey, Workload};
+use crate::workload::{AgentFacts, FactKey, Workload};
 
 /// A template variable.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -26,6 +26,8 @@ pub enum Var {
     PodUid,
     /// `{k8s.node_name}`
     NodeName,
+    /// `{k8s.node_uid}`: node attestation only.
+    NodeUid,
     /// `{k8s.container}`
     Container,
     /// `{k8s.owner_kind}` (first owner reference)
@@ -44,13 +46,15 @@ pub enum Var {
     Label(String),
     /// `{annotation:<key>}`: a pod annotation.
     Annotation(String),
+    /// `{node_label:<key>}`: a label of the node (node attestation only).
+    NodeLabel(String),
     /// `{fact:<source.key>}`: a fact (host or module).
     Fact(FactKey),
 }
 
 /// The variables without an argument, by name: the one list parsing, printing and the
 /// "known variables" error read.
-const NAMED: [(&str, Var); 14] = [
+const NAMED: [(&str, Var); 15] = [
     ("trust_domain", Var::TrustDomain),
     ("cluster", Var::Cluster),
     ("k8s.namespace", Var::Namespace),
@@ -58,6 +62,7 @@ const NAMED: [(&str, Var); 14] = [
     ("k8s.pod_name", Var::PodName),
     ("k8s.pod_uid", Var::PodUid),
     ("k8s.node_name", Var::NodeName),
+    ("k8s.node_uid", Var::NodeUid),
     ("k8s.container", Var::Container),
     ("k8s.owner_kind", Var::OwnerKind),
     ("k8s.owner_name", Var::OwnerName),
@@ -68,7 +73,8 @@ const NAMED: [(&str, Var); 14] = [
 ];
 
 /// The variables with an argument: prefix, and what the argument is called in messages.
-const PREFIXED: [(&str, &str); 3] = [("label:", "<key>"), ("annotation:", "<key>"), ("fact:", "<source.key>")];
+const PREFIXED: [(&str, &str); 4] =
+    [("label:", "<key>"), ("annotation:", "<key>"), ("node_label:", "<key>"), ("fact:", "<source.key>")];
 
 /// Every variable, as the "unknown variable" error lists them.
 fn known() -> String {
@@ -82,6 +88,7 @@ impl fmt::Display for Var {
         match self {
             Self::Label(k) => write!(f, "{{label:{k}}}"),
             Self::Annotation(k) => write!(f, "{{annotation:{k}}}"),
+            Self::NodeLabel(k) => write!(f, "{{node_label:{k}}}"),
             Self::Fact(k) => write!(f, "{{fact:{k}}}"),
             named => {
                 let name = NAMED.iter().find(|(_, v)| v == named).map_or("?", |(name, _)| name);
@@ -101,6 +108,8 @@ impl Var {
             Ok(Self::Label(k.to_owned()))
         } else if let Some(k) = name.strip_prefix("annotation:").filter(|k| !k.is_empty()) {
             Ok(Self::Annotation(k.to_owned()))
+        } else if let Some(k) = name.strip_prefix("node_label:").filter(|k| !k.is_empty()) {
+            Ok(Self::NodeLabel(k.to_owned()))
         } else if let Some(k) = name.strip_prefix("fact:") {
             Ok(Self::Fact(FactKey::new(k).map_err(|_| unknown())?))
         } else {
@@ -108,9 +117,27 @@ impl Var {
         }
     }
 
-    /// The variable's value for a workload, or `None` when the workload lacks it.
+    /// Whether the variable has a value for workloads (identity rules on `propose`): node UID
+    /// and node labels are known only in node attestation.
+    pub fn for_workloads(&self) -> bool {
+        !matches!(self, Self::NodeUid | Self::NodeLabel(_))
+    }
+
+    /// Whether the variable has a value for agents (node identity rules on `attest_node`): an
+    /// agent is known by its token, pod and node, not by a process or its modules.
+    pub fn for_agents(&self) -> bool {
+        !matches!(self, Self::Container | Self::Uid | Self::Gid | Self::User | Self::Group | Self::Fact(_))
+    }
+
+    /// The variable's value, or `None` when the subject lacks it.
     fn value(&self, env: &RenderEnv<'_>) -> Option<String> {
-        let w = env.workload;
+        match env.subject {
+            RenderSubject::Workload(w) => self.workload_value(w, env),
+            RenderSubject::Agent(a) => self.agent_value(a, env),
+        }
+    }
+
+    fn workload_value(&self, w: &Workload, env: &RenderEnv<'_>) -> Option<String> {
         let k8s = w.kubernetes.as_ref();
         let pod = k8s.map(|k| &k.pod);
         match self {
@@ -131,6 +158,27 @@ impl Var {
             Self::Label(key) => pod.and_then(|p| p.labels.get(key)).cloned(),
             Self::Annotation(key) => pod.and_then(|p| p.annotations.get(key)).cloned(),
             Self::Fact(key) => w.facts.get(key).cloned(),
+            Self::NodeUid | Self::NodeLabel(_) => None,
+        }
+    }
+
+    fn agent_value(&self, a: &AgentFacts, env: &RenderEnv<'_>) -> Option<String> {
+        let text = |v: &String| Some(v.clone()).filter(|v| !v.is_empty());
+        match self {
+            Self::TrustDomain => Some(env.trust_domain.to_string()),
+            Self::Cluster => text(&a.cluster),
+            Self::Namespace => text(&a.namespace),
+            Self::ServiceAccount => text(&a.service_account),
+            Self::PodName => text(&a.pod_name),
+            Self::PodUid => text(&a.pod_uid),
+            Self::NodeName => text(&a.node_name),
+            Self::NodeUid => text(&a.node_uid),
+            Self::OwnerKind => a.owner.as_ref().map(|o| o.kind.clone()),
+            Self::OwnerName => a.owner.as_ref().map(|o| o.name.clone()),
+            Self::Label(key) => a.pod_labels.get(key).cloned(),
+            Self::Annotation(key) => a.pod_annotations.get(key).cloned(),
+            Self::NodeLabel(key) => a.node_labels.get(key).cloned(),
+            Self::Container | Self::Uid | Self::Gid | Self::User | Self::Group | Self::Fact(_) => None,
         }
     }
 }
@@ -157,14 +205,23 @@ pub enum ValueRule {
     Text,
 }
 
-/// The workload and settings a template is rendered against.
+/// Whose facts a template is rendered with.
+#[derive(Clone, Copy, Debug)]
+pub enum RenderSubject<'a> {
+    /// A workload (identity rules on `propose`, `@dns`, `@hint`).
+    Workload(&'a Workload),
+    /// An agent in node attestation (node identity rules on `attest_node`).
+    Agent(&'a AgentFacts),
+}
+
+/// The subject and settings a template is rendered against.
 #[derive(Clone, Copy, Debug)]
 pub struct RenderEnv<'a> {
-    /// The workload.
-    pub workload: &'a Workload,
+    /// The workload or agent.
+    pub subject: RenderSubject<'a>,
     /// The configured trust domain.
     pub trust_domain: &'a TrustDomain,
-    /// The configured cluster name.
+    /// The configured cluster name (for an agent, the cluster it named).
     pub cluster: Option<&'a str>,
 }
 

@@ -418,7 +418,9 @@ permit (principal in ?principal, action == Attest::Action::"issue", resource);
 "#;
     let err = load_files(&[("t.cedar", permit_template)], &settings()).unwrap_err().to_string();
     assert!(
-        err.starts_with("t.cedar:2: policy `allow-some`: a template must be a `forbid` on `issue` or `attest`"),
+        err.starts_with(
+            "t.cedar:2: policy `allow-some`: a template must be a `forbid` on `issue`, `attest` or `attest_node`"
+        ),
         "{err}"
     );
 
@@ -517,7 +519,7 @@ permit (principal, action == Attest::Action::"propose", resource) when { princip
     let w: Vec<String> = p.warnings().iter().map(ToString::to_string).collect();
     assert_eq!(w.len(), 2, "{w:?}");
     assert!(w[0].starts_with(
-        "test.cedar:2: policy `allow-all-emit`: warning: a `permit` on attest, issue or emit has no effect"
+        "test.cedar:2: policy `allow-all-emit`: warning: a `permit` on attest, issue, emit or attest_node (without @spiffe_id) has no effect"
     ));
     assert!(w[1].starts_with("test.cedar:4: policy `team-label`: warning: uses {label:team} but never checks"));
     // Missing label: the rule matched, rendered nothing, and says so.

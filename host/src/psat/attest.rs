@@ -15,7 +15,6 @@ mod error;
 mod payload;
 mod review;
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
@@ -23,6 +22,7 @@ use k8s_openapi::api::authentication::v1::TokenReviewStatus;
 use k8s_openapi::api::core::v1::Pod;
 
 pub use agent::{SELECTOR_TYPE, agent_id, selector_values};
+pub(crate) use error::quoted_list;
 pub use error::{Code, PsatError};
 pub use payload::{AttestationData, MAX_PAYLOAD_BYTES, PayloadError};
 pub use review::{POD_NAME_KEY, POD_UID_KEY, ReviewError};
@@ -30,6 +30,8 @@ pub use review::{POD_NAME_KEY, POD_UID_KEY, ReviewError};
 use super::client::{ApiClient, ClientError};
 use super::settings::{ClusterSettings, PsatSettings};
 use crate::spiffe_id::{SpiffeId, TrustDomain};
+pub use crate::workload::AgentFacts;
+use crate::workload::OwnerReference;
 
 /// How the server reaches a cluster's API server: given the cluster's name and settings, its
 /// client. A closure, so the caller decides how clients are built, kept and rebuilt (SPIRE
@@ -83,33 +85,6 @@ pub struct Attested {
     pub can_reattest: bool,
     /// Everything learnt about the agent.
     pub facts: AgentFacts,
-}
-
-/// What the token review, the pod and the node said about an attested agent.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct AgentFacts {
-    /// The cluster named in the payload (a configured one).
-    pub cluster: String,
-    /// The agent's namespace (from the reviewed username).
-    pub namespace: String,
-    /// The agent's service account (from the reviewed username).
-    pub service_account: String,
-    /// The agent's pod (from the review).
-    pub pod_name: String,
-    /// The pod's UID (from the review; equal to the pod's own).
-    pub pod_uid: String,
-    /// The pod's node (`spec.nodeName`; empty if unscheduled).
-    pub node_name: String,
-    /// The node's UID (never empty).
-    pub node_uid: String,
-    /// The node's IP as the pod sees it (`status.hostIP`; may be empty).
-    pub node_ip: String,
-    /// Every label of the node, allowed as a selector or not.
-    pub node_labels: BTreeMap<String, String>,
-    /// Every label of the pod, allowed as a selector or not.
-    pub pod_labels: BTreeMap<String, String>,
-    /// The audiences the review granted (`status.audiences`).
-    pub audiences: Vec<String>,
 }
 
 /// Attest an agent from its payload (`None`: the request carried none). `server` is `None`
@@ -177,9 +152,17 @@ async fn read_pod_and_node(client: &dyn ApiClient, mut facts: AgentFacts) -> Res
         });
     }
     let Pod { metadata, spec, status } = pod;
+    let spec_host_network = spec.as_ref().and_then(|s| s.host_network).unwrap_or(false);
     facts.node_name = spec.and_then(|s| s.node_name).unwrap_or_default();
     facts.node_ip = status.and_then(|s| s.host_ip).unwrap_or_default();
+    facts.host_network = spec_host_network;
     facts.pod_labels = metadata.labels.unwrap_or_default();
+    facts.pod_annotations = metadata.annotations.unwrap_or_default();
+    facts.owner = metadata.owner_references.and_then(|o| o.into_iter().next()).map(|o| OwnerReference {
+        kind: o.kind,
+        name: o.name,
+        uid: o.uid,
+    });
     let node = client
         .get_node(&facts.node_name)
         .await

@@ -1,7 +1,9 @@
 //! The server `NodeAttestor` role, SPIRE's `k8s_psat` server half: `Configure` reads the
-//! `clusters` block and the core configuration's trust domain; `Attest` reads the first message
-//! of the stream, attests its payload (`crate::psat::attest`, SPIRE's ten steps) and answers
-//! with one `AgentAttributes`, or with SPIRE's code and message. No challenge is ever sent.
+//! `clusters` block and the core configuration's trust domain, and attestor's `policy { dir }`
+//! and `audit { }` blocks; `Attest` reads the first message of the stream, attests its payload
+//! (`crate::psat::attest`, SPIRE's ten steps), asks the node policies when there are any
+//! (`crate::psat::policy`), writes one audit record, and answers with one `AgentAttributes`, or
+//! with SPIRE's code and message. No challenge is ever sent.
 
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
@@ -11,11 +13,15 @@ use tonic::{Request, Response, Status, Streaming};
 use super::configurable::RoleConfig;
 use super::proto::spire::plugin::server::nodeattestor::v1 as na;
 use super::proto::spire::service::common::config::v1 as cfg;
+use crate::audit::{AuditLog, AuditSettings, NodeEnd};
 use crate::config::ConfigError;
+use crate::policy::NodeDecision;
 use crate::psat::attest::{Attested, ClientLookup, Code, MAX_PAYLOAD_BYTES, PsatError, PsatServer, attest};
 use crate::psat::client::{ApiClient, ClientError};
 use crate::psat::kube_client::{KubeClient, KubeClients};
+use crate::psat::policy::{NodePolicy, NodePolicySettings, admit};
 use crate::psat::settings::PsatSettings;
+use crate::reload::Watch;
 use crate::spiffe_id::TrustDomain;
 
 /// The largest `AttestRequest` decoded. A payload over [`MAX_PAYLOAD_BYTES`] is refused with
@@ -35,6 +41,10 @@ pub struct NodeServerSettings {
     pub psat: PsatSettings,
     /// The trust domain agent IDs are issued in (SPIRE's core configuration).
     pub trust_domain: TrustDomain,
+    /// attestor's `policy { dir, reload_interval }`: Cedar node policies.
+    pub policy: Option<NodePolicySettings>,
+    /// attestor's `audit { path, debug }`.
+    pub audit: AuditSettings,
 }
 
 impl NodeServerSettings {
@@ -61,8 +71,8 @@ impl NodeServerSettings {
                 }
             },
         };
-        let psat = match crate::config::psat::parse_server(&super::hcl_v1::normalize(hcl)) {
-            Ok(psat) => Some(psat),
+        let server = match crate::config::psat::parse_server(&super::hcl_v1::normalize(hcl)) {
+            Ok(server) => Some(server),
             Err(ConfigError::Problems(all)) => {
                 problems.extend(all);
                 None
@@ -72,19 +82,26 @@ impl NodeServerSettings {
                 None
             }
         };
-        match (trust_domain, psat) {
-            (Some(trust_domain), Some(psat)) if problems.is_empty() => Ok(Self { psat, trust_domain }),
+        match (trust_domain, server) {
+            (Some(trust_domain), Some(s)) if problems.is_empty() => {
+                Ok(Self { psat: s.psat, trust_domain, policy: s.policy, audit: s.audit })
+            }
             _ if problems.len() == 1 => Err(problems.remove(0)),
             _ => Err(ConfigError::Problems(problems)),
         }
     }
 }
 
-/// What one configuration serves: the attestation logic and the clients it reaches the
-/// clusters through (kept to be handed on to the next configuration).
+/// What one configuration serves: the attestation logic, the clients it reaches the clusters
+/// through (kept to be handed on to the next configuration), the node policies and their
+/// watcher, and the audit log.
 struct State {
     server: PsatServer,
     clients: Arc<KubeClients>,
+    policy: Option<Arc<NodePolicy>>,
+    audit: AuditLog,
+    /// Stops looking at the policy directory when this state is replaced.
+    _watch: Option<Watch>,
 }
 
 /// The server node attestor. State is swapped whole by `Configure`.
@@ -124,18 +141,56 @@ impl NodeServerPlugin {
     /// message). Only a payload counts: a challenge response first is SPIRE's `missing
     /// attestation payload`, as is an empty stream (where SPIRE answers the `EOF` its `Recv`
     /// returned, as `Unknown`).
+    ///
+    /// Every answer leaves one audit record (to the log unless `audit { path }` says otherwise;
+    /// none before the first `Configure`).
     pub async fn answer(&self, first: Option<na::AttestRequest>) -> Result<Attested, PsatError> {
         let payload = match first.and_then(|r| r.request) {
             Some(na::attest_request::Request::Payload(payload)) => Some(payload),
             Some(na::attest_request::Request::ChallengeResponse(_)) | None => None,
         };
         let state = self.state();
-        attest(state.as_ref().map(|s| &s.server), payload.as_deref()).await
+        let attested = attest(state.as_ref().map(|s| &s.server), payload.as_deref()).await;
+        let Some(state) = state else { return attested };
+        let (result, facts, decision) = match attested {
+            Err(e) => (Err(e), None, None),
+            Ok(attested) => match &state.policy {
+                None => {
+                    let facts = attested.facts.clone();
+                    (Ok(attested), Some(facts), None)
+                }
+                Some(policy) => {
+                    let facts = attested.facts.clone();
+                    match policy.decide(&attested) {
+                        Ok(decision) => (admit(attested, &decision), Some(facts), Some(decision)),
+                        Err(e) => (Err(e), Some(facts), None),
+                    }
+                }
+            },
+        };
+        audit(&state.audit, &result, facts.as_ref(), decision.as_ref());
+        result
     }
 
     /// Build the state for `settings`, keeping the clients of clusters whose kubeconfig is the
-    /// same as in `old`.
-    fn build(&self, settings: NodeServerSettings, old: Option<&State>) -> State {
+    /// same as in `old`; the node policies are read and checked, and a set that does not load
+    /// refuses the configuration (the old state keeps serving).
+    fn build(&self, settings: NodeServerSettings, old: Option<&State>) -> Result<State, Status> {
+        let policy = match &settings.policy {
+            None => None,
+            Some(p) => Some(Arc::new(
+                NodePolicy::load(p.clone(), settings.trust_domain.clone())
+                    .map_err(|e| Status::invalid_argument(format!("node policies in {}: {e}", p.dir.display())))?,
+            )),
+        };
+        let audit = AuditLog::open(&settings.audit).map_err(|e| Status::invalid_argument(e.to_string()))?;
+        // Watching needs the runtime (Configure runs on its blocking pool); outside one (unit
+        // tests), the set is simply not reloaded.
+        let watch = policy.as_ref().filter(|_| tokio::runtime::Handle::try_current().is_ok()).map(|p| {
+            crate::reload::spawn("node policy", p.settings().reload_interval, Arc::downgrade(p), |p: &NodePolicy, _| {
+                p.reload().map_err(|e| e.to_string())
+            })
+        });
         let files: Vec<(String, String)> = settings
             .psat
             .clusters
@@ -158,7 +213,25 @@ impl NodeServerPlugin {
                 .map(|c| c as Arc<dyn ApiClient>)
                 .ok_or_else(|| ClientError::new(format!("no client for cluster {name:?}")))
         });
-        State { server: PsatServer::new(settings.psat, settings.trust_domain, lookup), clients }
+        let server = PsatServer::new(settings.psat, settings.trust_domain, lookup);
+        Ok(State { server, clients, policy, audit, _watch: watch })
+    }
+}
+
+/// The audit record of one answer.
+fn audit(
+    log: &AuditLog,
+    result: &Result<Attested, PsatError>,
+    facts: Option<&crate::workload::AgentFacts>,
+    decision: Option<&NodeDecision>,
+) {
+    match result {
+        Ok(a) => log.node(facts, decision, NodeEnd::Admitted { agent_id: &a.agent_id.to_string() }),
+        Err(e) => log.node(
+            facts,
+            decision,
+            NodeEnd::Refused { message: &e.to_string(), code: e.code().as_str(), fault: e.fault() },
+        ),
     }
 }
 
@@ -199,10 +272,11 @@ impl RoleConfig for NodeServerPlugin {
         if settings.psat.clusters.is_empty() {
             tracing::info!("{NO_CLUSTERS_NOTE}");
         }
-        // Held across the build (no I/O: clients read nothing until their first call), so two
-        // concurrent Configures cannot both start from the same old clients.
+        // Held across the build (clients read nothing until their first call; the node policy
+        // files, a few kilobytes, are read here), so two concurrent Configures cannot both start
+        // from the same old clients.
         let mut current = self.current.write().unwrap_or_else(PoisonError::into_inner);
-        let state = self.build(settings, current.as_deref());
+        let state = self.build(settings, current.as_deref())?;
         *current = Some(Arc::new(state));
         Ok(())
     }

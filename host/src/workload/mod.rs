@@ -4,7 +4,11 @@
 //! (enrich: module selectors and facts), and only read by `policy` (decide). Nothing in it refers
 //! back to the process: re-reading `/proc` after gathering would let a process that exits or
 //! changes between stages be judged on facts from two different moments.
+//!
+//! `AgentFacts` (`agent.rs`) is the same kind of plain data for the other subject policies decide
+//! on: a SPIRE agent in node attestation.
 
+mod agent;
 mod facts;
 mod kubernetes;
 pub mod sample;
@@ -12,6 +16,7 @@ mod unix;
 
 use serde::{Deserialize, Serialize};
 
+pub use agent::AgentFacts;
 pub use facts::{FactKey, Facts, InvalidFactKey};
 pub use kubernetes::{
     ContainerFacts, ContainerId, ImageRef, InvalidId, KubernetesFacts, OwnerReference, PodFacts, PodUid,

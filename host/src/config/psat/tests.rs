@@ -30,15 +30,15 @@ clusters = {
 #[test]
 fn reads_spire_test_configuration() {
     let s = parse_server(SPIRE_TEST_CONFIG).unwrap();
-    assert_eq!(s.clusters.keys().collect::<Vec<_>>(), ["BAR", "FOO"]);
-    let foo = &s.clusters["FOO"];
+    assert_eq!(s.psat.clusters.keys().collect::<Vec<_>>(), ["BAR", "FOO"]);
+    let foo = &s.psat.clusters["FOO"];
     assert_eq!(foo.service_account_allow_list, set(&["NS1:SA1"]));
     assert_eq!(foo.audience, vec!["spire-server".to_owned()], "absent audience: SPIRE's default");
     assert_eq!(foo.kube_config_file, None, "empty kube_config_file: in-cluster");
     assert_eq!(foo.allowed_pod_label_keys, set(&["PODLABEL-A"]));
     assert_eq!(foo.allowed_node_label_keys, set(&["NODELABEL-B"]));
     assert!(!foo.use_pod_uid_for_agent_id);
-    let bar = &s.clusters["BAR"];
+    let bar = &s.psat.clusters["BAR"];
     assert_eq!(bar.audience, vec!["AUDIENCE".to_owned()]);
     assert!(bar.allowed_node_label_keys.is_empty() && bar.allowed_pod_label_keys.is_empty());
 }
@@ -58,7 +58,7 @@ fn every_key() {
         }"#,
     )
     .unwrap();
-    let prod = &s.clusters["prod"];
+    let prod = &s.psat.clusters["prod"];
     assert_eq!(prod.service_account_allow_list, set(&["spire:other", "spire:spire-agent"]));
     assert_eq!(prod.audience, vec!["a".to_owned(), "b".to_owned()]);
     assert_eq!(prod.kube_config_file, Some(PathBuf::from("/etc/kube/prod.conf")));
@@ -70,7 +70,7 @@ fn every_key() {
 #[test]
 fn explicitly_empty_audience_sends_none() {
     let s = parse_server(r#"clusters = { c = { service_account_allow_list = ["a:b"], audience = [] } }"#).unwrap();
-    assert!(s.clusters["c"].audience.is_empty());
+    assert!(s.psat.clusters["c"].audience.is_empty());
 }
 
 #[test]
@@ -82,13 +82,13 @@ fn block_form_is_read_too() {
         }"#,
     )
     .unwrap();
-    assert_eq!(s.clusters.keys().collect::<Vec<_>>(), ["c1", "c2"]);
+    assert_eq!(s.psat.clusters.keys().collect::<Vec<_>>(), ["c1", "c2"]);
 }
 
 #[test]
 fn no_clusters_is_not_an_error() {
-    assert!(parse_server("").unwrap().clusters.is_empty());
-    assert!(parse_server("clusters = {}").unwrap().clusters.is_empty());
+    assert!(parse_server("").unwrap().psat.clusters.is_empty());
+    assert!(parse_server("clusters = {}").unwrap().psat.clusters.is_empty());
 }
 
 #[test]
@@ -148,6 +148,47 @@ fn every_problem_is_reported() {
     let e = parse_server(r#"clusters = { a = {}, b = {}, c = { service_account_allow_list = ["x:y"], z = 1 } }"#)
         .unwrap_err();
     assert_eq!(e.notes().len(), 3, "{e}");
+}
+
+#[test]
+fn policy_block_reads_dir_and_reload_interval() {
+    let s = parse_server(
+        r#"clusters = { c = { service_account_allow_list = ["spire:spire-agent"] } }
+policy {
+  dir = "/etc/attestor/nodes"
+  reload_interval = "30s"
+}
+audit {
+  path = "/var/log/attestor/nodes.jsonl"
+  debug = true
+}"#,
+    )
+    .unwrap();
+    let policy = s.policy.unwrap();
+    assert_eq!(policy.dir, std::path::PathBuf::from("/etc/attestor/nodes"));
+    assert_eq!(policy.reload_interval, std::time::Duration::from_secs(30));
+    assert_eq!(s.audit.path, Some("/var/log/attestor/nodes.jsonl".into()));
+    assert!(s.audit.debug);
+    let s = parse_server(r#"policy { dir = "p" }"#).unwrap();
+    assert_eq!(s.policy.unwrap().reload_interval, std::time::Duration::from_secs(5));
+    assert_eq!(parse_server("").unwrap().policy, None);
+}
+
+#[test]
+fn policy_block_refuses_what_it_cannot_honour() {
+    let e = parse_server("policy { }").unwrap_err().to_string();
+    assert!(e.contains("policy.dir") && e.contains("is required in the node-attestor-server role"), "{e}");
+    for key in ["cluster = \"c\"", "spiffe_id_selectors = true", "shadow_dir = \"x\"", "max_ttl = \"1h\""] {
+        let e = parse_server(&format!("policy {{\n dir = \"p\"\n {key}\n}}")).unwrap_err().to_string();
+        assert!(e.contains("applies to workload attestation only"), "{key}: {e}");
+        assert!(!e.contains("unknown"), "{key}: reported twice: {e}");
+    }
+    let e = parse_server("policy {\n dir = \"p\"\n reload_interval = \"1ms\"\n}").unwrap_err().to_string();
+    assert!(e.contains("policy.reload_interval"), "{e}");
+    let e = parse_server("policy {\n dir = \"p\"\n dri = \"q\"\n}").unwrap_err().to_string();
+    assert!(e.contains("policy.dri"), "{e}");
+    let e = parse_server(r#"audit { paht = "x" }"#).unwrap_err().to_string();
+    assert!(e.contains("audit.paht"), "{e}");
 }
 
 proptest! {

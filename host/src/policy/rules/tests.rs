@@ -3,7 +3,7 @@ use super::*;
 #[test]
 fn id_templates_must_pin_the_trust_domain() {
     let td = TrustDomain::new("example.org").unwrap();
-    let ok = |s: &str| check_id_template(&Template::parse(s).unwrap(), &td).is_ok();
+    let ok = |s: &str| check_id_template(&Template::parse(s).unwrap(), &td, "").is_ok();
     assert!(ok("spiffe://{trust_domain}/ns/{k8s.namespace}"));
     assert!(ok("spiffe://example.org/ns/{k8s.namespace}"));
     assert!(!ok("spiffe://other.org/ns/{k8s.namespace}"));

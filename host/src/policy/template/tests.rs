@@ -14,7 +14,7 @@ fn workload(k8s: bool) -> Workload {
 
 fn render(src: &str, w: &Workload) -> Result<String, RenderError> {
     let td = TrustDomain::new("example.org").unwrap();
-    let env = RenderEnv { workload: w, trust_domain: &td, cluster: Some("c1") };
+    let env = RenderEnv { subject: RenderSubject::Workload(w), trust_domain: &td, cluster: Some("c1") };
     Template::parse(src).unwrap().render(&env, ValueRule::PathSegment)
 }
 
@@ -69,6 +69,8 @@ fn every_variable_is_listed_once_and_prints_as_it_parses() {
     for (src, var) in [
         ("label:app", Var::Label("app".into())),
         ("annotation:team", Var::Annotation("team".into())),
+        ("node_label:pool", Var::NodeLabel("pool".into())),
+        ("k8s.node_uid", Var::NodeUid),
         ("fact:team.owner", Var::Fact(crate::workload::FactKey::new("team.owner").unwrap())),
     ] {
         assert_eq!(Var::parse(src), Ok(var.clone()));
@@ -77,9 +79,9 @@ fn every_variable_is_listed_once_and_prints_as_it_parses() {
     assert_eq!(
         Var::parse("nope").unwrap_err().to_string(),
         "unknown template variable `{nope}`; known: {trust_domain}, {cluster}, {k8s.namespace}, \
-         {k8s.service_account}, {k8s.pod_name}, {k8s.pod_uid}, {k8s.node_name}, {k8s.container}, \
+         {k8s.service_account}, {k8s.pod_name}, {k8s.pod_uid}, {k8s.node_name}, {k8s.node_uid}, {k8s.container}, \
          {k8s.owner_kind}, {k8s.owner_name}, {unix.uid}, {unix.gid}, {unix.user}, {unix.group}, \
-         {label:<key>}, {annotation:<key>}, {fact:<source.key>}"
+         {label:<key>}, {annotation:<key>}, {node_label:<key>}, {fact:<source.key>}"
     );
 }
 
@@ -111,7 +113,7 @@ mod properties {
         fn parse_and_render_never_panic(src in template_text(), k8s in any::<bool>()) {
             let w = workload(k8s);
             let td = TrustDomain::new("example.org").unwrap();
-            let env = RenderEnv { workload: &w, trust_domain: &td, cluster: Some("c1") };
+            let env = RenderEnv { subject: RenderSubject::Workload(&w), trust_domain: &td, cluster: Some("c1") };
             if let Ok(t) = Template::parse(&src) {
                 for rule in [ValueRule::PathSegment, ValueRule::Text] {
                     let _ = t.render(&env, rule);

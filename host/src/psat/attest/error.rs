@@ -56,6 +56,11 @@ pub(crate) fn quoted(text: &str) -> String {
     format!("{:?}… ({} bytes in all)", &text[..cut], text.len())
 }
 
+/// Each of `items` quoted as [`quoted`] does, joined with `, `.
+pub(crate) fn quoted_list(items: &[String]) -> String {
+    items.iter().map(|i| quoted(i)).collect::<Vec<_>>().join(", ")
+}
+
 /// A refused attestation. Messages are SPIRE's (the plugin framework adds
 /// `nodeattestor(k8s_psat): ` in front); outside text in them is bounded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -173,6 +178,45 @@ pub enum PsatError {
         /// Why it is not one.
         problem: String,
     },
+    /// After step 10, the node policies': a `forbid` on `attest_node` matched the agent, or a
+    /// node policy failed to evaluate (errors deny). `by` names the policies and their reasons.
+    #[error(
+        "agent {} on node {} in cluster {} refused by {by}",
+        quoted(.service_account), quoted(.node), quoted(.cluster)
+    )]
+    PolicyDenied {
+        /// `<namespace>:<service account>`.
+        service_account: String,
+        /// The agent's node.
+        node: String,
+        /// The cluster.
+        cluster: String,
+        /// `node policy "<id>" (<reason>)`, or the evaluation errors.
+        by: String,
+    },
+    /// After step 10, the node policies': the node identity rule that matched cannot render
+    /// this agent's ID (a label its node lacks), so the agent is refused rather than given an
+    /// ID its operator did not choose.
+    #[error(
+        "node identity rule {} matched agent {} on node {} in cluster {}, but its agent ID cannot be rendered: {why}",
+        quoted(.rule), quoted(.service_account), quoted(.node), quoted(.cluster)
+    )]
+    PolicyNotRendered {
+        /// The rule.
+        rule: String,
+        /// `<namespace>:<service account>`.
+        service_account: String,
+        /// The agent's node.
+        node: String,
+        /// The cluster.
+        cluster: String,
+        /// Why not.
+        why: String,
+    },
+    /// The node policies could not be evaluated at all: the host's fault, never a policy
+    /// outcome.
+    #[error("{0}")]
+    PolicyFailed(String),
 }
 
 impl PsatError {
@@ -185,9 +229,11 @@ impl PsatError {
             | Self::MissingCluster
             | Self::MissingToken
             | Self::UnknownCluster { .. } => Code::InvalidArgument,
-            Self::NotAuthenticated { .. } | Self::NotAllowed { .. } | Self::PodUidMismatch { .. } => {
-                Code::PermissionDenied
-            }
+            Self::NotAuthenticated { .. }
+            | Self::NotAllowed { .. }
+            | Self::PodUidMismatch { .. }
+            | Self::PolicyDenied { .. }
+            | Self::PolicyNotRendered { .. } => Code::PermissionDenied,
             Self::TokenReview { .. }
             | Self::Username { .. }
             | Self::PodName { .. }
@@ -195,13 +241,15 @@ impl PsatError {
             | Self::GetPod { .. }
             | Self::GetNode { .. }
             | Self::EmptyNodeUid { .. }
-            | Self::AgentId { .. } => Code::Internal,
+            | Self::AgentId { .. }
+            | Self::PolicyFailed(_) => Code::Internal,
         }
     }
 
     /// Who must act: the agent (the workload of this attestation) for its payload, token,
     /// service account and pod; the API server for what it could not answer; the operator for a
-    /// server not configured or a cluster it does not know.
+    /// server not configured or a cluster it does not know; the policy author for a node policy's
+    /// refusal.
     pub fn fault(&self) -> Fault {
         match self {
             Self::NotConfigured | Self::UnknownCluster { .. } => Fault::Config,
@@ -219,6 +267,8 @@ impl PsatError {
                 source.fault()
             }
             Self::EmptyNodeUid { .. } | Self::AgentId { .. } => Fault::Kubelet,
+            Self::PolicyDenied { .. } | Self::PolicyNotRendered { .. } => Fault::Policy,
+            Self::PolicyFailed(_) => Fault::Host,
         }
     }
 }

@@ -531,6 +531,7 @@ fn success_carries_the_facts() {
             node_labels: BTreeMap::from([label("NODELABEL-A", "A"), label("NODELABEL-B", "B")]),
             pod_labels: BTreeMap::from([label("PODLABEL-A", "A"), label("PODLABEL-B", "B")]),
             audiences: vec!["spire-server".into()],
+            ..AgentFacts::default()
         }
     );
 }

@@ -15,6 +15,7 @@ fn facts() -> AgentFacts {
         node_labels: BTreeMap::from([("b".into(), "x:y".into()), ("a".into(), "1".into()), ("c".into(), "".into())]),
         pod_labels: BTreeMap::from([("app".into(), "spire".into())]),
         audiences: Vec::new(),
+        ..AgentFacts::default()
     }
 }
 
