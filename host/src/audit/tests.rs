@@ -72,3 +72,58 @@ fn file_sink_appends_one_line_per_record() {
     let err = AuditLog::open(&AuditSettings { path: Some(dir.path().join("no/such/dir")), debug: false }).unwrap_err();
     assert!(err.to_string().starts_with("cannot open audit log "), "{err}");
 }
+
+fn agent() -> crate::workload::AgentFacts {
+    crate::workload::AgentFacts {
+        cluster: "prod".into(),
+        namespace: "spire".into(),
+        service_account: "spire-agent".into(),
+        pod_name: "spire-agent-x".into(),
+        pod_uid: "pod-1".into(),
+        node_name: "node-1".into(),
+        node_uid: "node-uid-1".into(),
+        pod_annotations: [("vault/token".to_owned(), "hunter2".to_owned())].into(),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn node_records_say_who_what_decided_and_how_it_ended() {
+    let td = crate::TrustDomain::new("example.org").unwrap();
+    let files = [crate::policy::PolicyFile {
+        name: "n.cedar".into(),
+        text: r#"@id("no-prod") @reason("prod is closed") forbid (principal, action == Attest::Action::"attest_node", resource) when { principal.cluster == "prod" };"#.into(),
+    }];
+    let policies = Policies::from_files(&files, &PolicySettings::default(), &td).unwrap();
+    let decision = policies.decide_node(&agent()).unwrap();
+    let at = UNIX_EPOCH + Duration::from_secs(1_772_366_400);
+    let refused = NodeEnd::Refused { message: "refused", code: "PermissionDenied", fault: Fault::Policy };
+    let r = node_record(Some(&agent()), Some(&decision), Some(refused), false, at);
+    assert_eq!(r["time"], "2026-03-01T12:00:00Z");
+    assert_eq!(r["event"], "node_attestation");
+    assert_eq!(r["policy_generation"], json!(policies.generation()));
+    assert_eq!(
+        r["agent"],
+        json!({"cluster": "prod", "ns": "spire", "sa": "spire-agent", "pod": "spire-agent-x", "pod_uid": "pod-1",
+               "node": "node-1", "node_uid": "node-uid-1"})
+    );
+    assert_eq!(r["node_decision"]["decision"], "deny");
+    assert_eq!(r["node_decision"]["determining"], json!(["no-prod"]));
+    assert_eq!(r["node_decision"]["reasons"], json!(["prod is closed"]));
+    assert_eq!(
+        (&r["failed"], &r["code"], &r["fault"]),
+        (&json!("refused"), &json!("PermissionDenied"), &json!("policy"))
+    );
+    assert!(r.get("agent_id").is_none());
+    assert!(!r.to_string().contains("hunter2"), "annotations only in debug records");
+    assert!(node_record(Some(&agent()), None, None, true, at).to_string().contains("hunter2"));
+
+    // Refused before the review was read: no agent, no decision.
+    let early =
+        NodeEnd::Refused { message: "missing attestation payload", code: "InvalidArgument", fault: Fault::Workload };
+    let r = node_record(None, None, Some(early), false, at);
+    assert!(r.get("agent").is_none() && r.get("node_decision").is_none() && r.get("policy_generation").is_none());
+    let admitted = node_record(Some(&agent()), None, Some(NodeEnd::Admitted { agent_id: "spiffe://x/y" }), false, at);
+    assert_eq!(admitted["agent_id"], "spiffe://x/y");
+    assert!(admitted.get("failed").is_none());
+}

@@ -146,6 +146,45 @@ fn reconfiguration_keeps_the_clients_of_unchanged_clusters() {
 }
 
 #[test]
+fn node_policies_are_loaded_at_configure_and_a_bad_set_keeps_the_old_state() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("nodes.cedar"),
+        r#"@id("only-general") forbid (principal, action == Attest::Action::"attest_node", resource)
+unless { principal.node.hasTag("pool") && principal.node.getTag("pool") == "general" };"#,
+    )
+    .unwrap();
+    let with_policy = format!("{TWO_CLUSTERS}\npolicy {{\n  dir = {:?}\n}}\n", dir.path().display().to_string());
+    let plugin = configured(&with_policy);
+    let state = plugin.state().unwrap();
+    let policy = state.policy.as_ref().unwrap();
+    assert!(policy.policies().decides_nodes());
+    assert_eq!(policy.settings().dir, dir.path());
+    let before = plugin.clients().unwrap();
+
+    std::fs::write(dir.path().join("nodes.cedar"), "forbid (principal, action, resource) when {").unwrap();
+    let e = RoleConfig::apply(&plugin, settings(&with_policy)).unwrap_err();
+    assert_eq!(e.code(), GrpcCode::InvalidArgument);
+    assert!(e.message().starts_with(&format!("node policies in {}: ", dir.path().display())), "{}", e.message());
+    assert!(e.message().contains("nodes.cedar"), "{}", e.message());
+    // The refused configuration changed nothing: same clients, same policies.
+    assert!(Arc::ptr_eq(&before, &plugin.clients().unwrap()));
+    assert!(Arc::ptr_eq(&plugin.state().unwrap(), &state));
+
+    // Without a policy block, no policies are asked.
+    RoleConfig::apply(&plugin, settings(TWO_CLUSTERS)).unwrap();
+    assert!(plugin.state().unwrap().policy.is_none());
+}
+
+#[test]
+fn an_audit_file_that_cannot_be_opened_refuses_the_configuration() {
+    let hcl = format!("{TWO_CLUSTERS}\naudit {{\n  path = \"/nonexistent-dir/audit.jsonl\"\n}}\n");
+    let e = RoleConfig::apply(&NodeServerPlugin::new(), settings(&hcl)).unwrap_err();
+    assert_eq!(e.code(), GrpcCode::InvalidArgument);
+    assert!(e.message().starts_with("cannot open audit log /nonexistent-dir/audit.jsonl: "), "{}", e.message());
+}
+
+#[test]
 fn the_agent_attributes_are_spire_s() {
     let attested = Attested {
         agent_id: "spiffe://example.org/spire/agent/k8s_psat/c/n".parse().unwrap(),
