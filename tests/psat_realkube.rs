@@ -4,7 +4,9 @@
 //! projected tokens minted by its `token` script through the real TokenRequest API. What the
 //! fake API server of `psat_client.rs` imitates is checked here against the original: the
 //! TokenReview of a pod-bound token (username, pod name and UID in `extra`), the real audience
-//! error text, GET pod and node, and a whole `attest` with SPIRE's agent ID and selectors.
+//! error text, GET pod and node, a whole `attest` with SPIRE's agent ID and selectors, and Cedar
+//! node policies deciding on the facts a real API server and kubelet gave (the kubelet's own
+//! node labels).
 //!
 //! realkube is found through `REALKUBE_ENV` or `/var/tmp/realkube/env` (written by `up`, removed
 //! by `down`). Its own harness (libtest-mimic): when realkube is not up every test is reported
@@ -22,6 +24,7 @@ use std::time::Duration;
 use attestor::psat::attest::{ClientLookup, Code, PsatServer, attest};
 use attestor::psat::client::{ApiClient, ClientError};
 use attestor::psat::kube_client::{KubeClient, KubeClients};
+use attestor::psat::policy::{NodePolicy, NodePolicySettings, admit};
 use attestor::psat::settings::{ClusterSettings, PsatSettings};
 use libtest_mimic::{Arguments, Completion, Failed, Trial};
 
@@ -206,6 +209,53 @@ fn another_allow_list_is_permission_denied(env: &Env) {
     assert_eq!(err.to_string(), r#""demo:ledger" is not an allowed service account for cluster "realkube""#);
 }
 
+/// Node policies on the real facts: the kubelet registers its node with `kubernetes.io/os` and
+/// `kubernetes.io/hostname` labels; a rule names the agent by them, and a gate on the namespace
+/// refuses it with the policy's name.
+fn node_policies_decide_on_the_real_facts(env: &Env) {
+    let token = env.token(&[AUDIENCE]);
+    let attested = block_on(attest(Some(&server(env, "demo:ledger")), Some(&payload(&token)))).unwrap();
+    let node = env.get("NODE_NAME");
+    assert_eq!(attested.facts.node_labels.get("kubernetes.io/hostname"), Some(&node));
+    let dir = tempfile::tempdir().unwrap();
+    let settings = NodePolicySettings { dir: dir.path().to_owned(), reload_interval: Duration::from_secs(5) };
+    std::fs::write(
+        dir.path().join("nodes.cedar"),
+        r#"
+@id("by-os")
+@spiffe_id("spiffe://{trust_domain}/spire/agent/k8s_psat/{cluster}/{node_label:kubernetes.io/os}/{k8s.node_uid}")
+permit (principal, action == Attest::Action::"attest_node", resource)
+when { principal.node.hasTag("kubernetes.io/os") && principal.audiences.contains("spire-server") };
+"#,
+    )
+    .unwrap();
+    let policy = NodePolicy::load(settings.clone(), "example.org".parse().unwrap()).unwrap();
+    let decision = policy.decide(&attested).unwrap();
+    let admitted = admit(attested.clone(), &decision).unwrap();
+    let os = attested.facts.node_labels.get("kubernetes.io/os").unwrap();
+    assert_eq!(
+        admitted.agent_id.to_string(),
+        format!("spiffe://example.org/spire/agent/k8s_psat/realkube/{os}/{}", env.get("NODE_UID"))
+    );
+
+    std::fs::write(
+        dir.path().join("nodes.cedar"),
+        r#"@id("no-demo") @reason("demo runs no agents")
+forbid (principal in Attest::Namespace::"demo", action == Attest::Action::"attest_node", resource);"#,
+    )
+    .unwrap();
+    assert!(policy.reload().unwrap().is_some());
+    let decision = policy.decide(&attested).unwrap();
+    let err = admit(attested, &decision).unwrap_err();
+    assert_eq!(err.code(), Code::PermissionDenied);
+    assert_eq!(
+        err.to_string(),
+        format!(
+            r#"agent "demo:ledger" on node "{node}" in cluster "realkube" refused by node policy "no-demo" (demo runs no agents)"#
+        )
+    );
+}
+
 /// One test of this file.
 type Test = fn(&Env);
 
@@ -217,13 +267,14 @@ fn main() {
     }
     // Asked to run ignored tests anyway: fail with the reason rather than pass.
     let must_run = args.include_ignored;
-    let tests: [(&str, Test); 6] = [
+    let tests: [(&str, Test); 7] = [
         ("review_authenticates_the_pod_bound_token", review_authenticates_the_pod_bound_token),
         ("another_audience_is_the_api_servers_error_text", another_audience_is_the_api_servers_error_text),
         ("no_audience_asked_means_the_api_audience", no_audience_asked_means_the_api_audience),
         ("get_pod_and_node_are_the_envs", get_pod_and_node_are_the_envs),
         ("attest_gives_spires_agent_id_and_selectors", attest_gives_spires_agent_id_and_selectors),
         ("another_allow_list_is_permission_denied", another_allow_list_is_permission_denied),
+        ("node_policies_decide_on_the_real_facts", node_policies_decide_on_the_real_facts),
     ];
     let trials = tests
         .into_iter()

@@ -132,6 +132,12 @@ impl NodeServerPlugin {
         self.current.read().unwrap_or_else(PoisonError::into_inner).clone()
     }
 
+    /// Apply settings as `Configure` does, without gRPC (for embedding and benchmarks): on
+    /// error the old state keeps serving.
+    pub fn configure(&self, settings: NodeServerSettings) -> Result<(), Status> {
+        RoleConfig::apply(self, settings)
+    }
+
     /// The clients of the current configuration (`None` before the first `Configure`).
     pub fn clients(&self) -> Option<Arc<KubeClients>> {
         self.state().map(|s| Arc::clone(&s.clients))
