@@ -732,3 +732,370 @@ async fn the_example_server_configuration_validates() {
     GrpcControllerClient::new(ch).shutdown(Empty {}).await.unwrap();
     assert!(plugin.wait_exit(Duration::from_secs(2)).is_some());
 }
+
+/// The pod UID of agent `n`'s pod.
+fn agent_pod_uid(n: usize) -> String {
+    format!("7f1c5e2a-0000-4000-8000-{n:012}")
+}
+
+/// A fake API server holding two agents of `spire/spire-agent`: `spire-agent-x<n>` on `node-<n>`
+/// (node UID `node-uid-<n>`) for n = 1, 2, and a kubeconfig reaching it. The fake labels every
+/// node `pool: general` (and every pod `app: spire-agent`).
+struct AgentCluster {
+    api: apiserver::FakeApiServer,
+    kubeconfig: std::path::PathBuf,
+    _files: tempfile::TempDir,
+}
+
+impl AgentCluster {
+    const CALLER: &'static str = "server-token-1";
+
+    async fn start() -> Self {
+        let api = apiserver::FakeApiServer::start(Self::CALLER).await;
+        for n in 1..=2 {
+            api.put_pod("spire", &format!("spire-agent-x{n}"), &agent_pod_uid(n), &format!("node-{n}"));
+            api.put_node(&format!("node-{n}"), &format!("node-uid-{n}"));
+        }
+        let files = tempfile::tempdir().unwrap();
+        let ca = files.path().join("ca.pem");
+        std::fs::write(&ca, api.ca_pem()).unwrap();
+        let kubeconfig = files.path().join("kubeconfig");
+        std::fs::write(&kubeconfig, api.kubeconfig(&ca, Self::CALLER)).unwrap();
+        Self { api, kubeconfig, _files: files }
+    }
+
+    /// Agent `n`'s payload for cluster `production`.
+    fn payload(
+        &self,
+        n: usize,
+    ) -> attestor::spire::proto::spire::plugin::server::nodeattestor::v1::attest_request::Request {
+        psat_payload(
+            "production",
+            &self.api.issue(&apiserver::AgentToken::new(&format!("spire-agent-x{n}"), &agent_pod_uid(n))),
+        )
+    }
+
+    /// plugin_data as SPIRE re-prints it: cluster `production` allowing `spire:spire-agent`,
+    /// then `extra` (attestor's blocks).
+    fn plugin_data(&self, extra: &str) -> String {
+        format!(
+            "\"clusters\" = {{\n  \"production\" = {{\n    \"service_account_allow_list\" = [\"spire:spire-agent\"]\n    \"kube_config_file\" = \"{}\"\n    \"allowed_node_label_keys\" = [\"pool\"]\n    \"allowed_pod_label_keys\" = [\"app\"]\n  }}\n}}\n{extra}",
+            self.kubeconfig.display()
+        )
+    }
+}
+
+/// attestor's `policy { dir, reload_interval }` block (as SPIRE re-prints it).
+fn node_policy_block(dir: &Path, reload_interval: &str) -> String {
+    format!("\"policy\" {{\n  \"dir\" = \"{}\"\n  \"reload_interval\" = \"{reload_interval}\"\n}}\n", dir.display())
+}
+
+/// attestor's `audit { path }` block.
+fn audit_block(path: &Path) -> String {
+    format!("\"audit\" {{\n  \"path\" = \"{}\"\n}}\n", path.display())
+}
+
+/// The smallest `reload_interval` the configuration takes (`config::ranges::POLICY_RELOAD`).
+const SMALLEST_RELOAD: &str = "100ms";
+
+/// Every record in an audit file, each line checked to be one JSON object.
+fn audit_records(path: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("audit line is not JSON ({e}): {l}")))
+        .collect()
+}
+
+/// Agent 2's node is drained: a gate on the node's `pool` label (every node of the fake is on
+/// the general pool) and its name.
+const DRAIN_GATE: &str = r#"@id("drain-node-2")
+@reason("node-2 is being drained from the general pool")
+forbid (principal, action == Attest::Action::"attest_node", resource)
+when {
+  principal.node.hasTag("pool") &&
+  principal.node.getTag("pool") == "general" &&
+  principal.node.name == "node-2"
+};
+"#;
+
+/// A node identity rule naming the agent by its node's pool.
+const BY_POOL: &str = r#"@id("by-pool")
+@spiffe_id("spiffe://{trust_domain}/spire/agent/k8s_psat/{cluster}/pool/{node_label:pool}/{k8s.node_uid}")
+permit (principal, action == Attest::Action::"attest_node", resource)
+when { principal.node.hasTag("pool") };
+"#;
+
+/// A node identity rule naming the agent by a label no node of the fake has.
+const BY_RACK: &str = r#"@id("by-rack")
+@spiffe_id("spiffe://{trust_domain}/spire/agent/rack/{node_label:rack}")
+permit (principal, action == Attest::Action::"attest_node", resource);
+"#;
+
+/// SPIRE's selectors for agent `n` (as the existing server-role test pins them).
+fn spire_selectors(n: usize) -> Vec<String> {
+    [
+        "cluster:production".to_owned(),
+        "agent_ns:spire".to_owned(),
+        "agent_sa:spire-agent".to_owned(),
+        format!("agent_pod_name:spire-agent-x{n}"),
+        format!("agent_pod_uid:{}", agent_pod_uid(n)),
+        "agent_node_ip:10.0.0.7".to_owned(),
+        format!("agent_node_name:node-{n}"),
+        format!("agent_node_uid:node-uid-{n}"),
+        "agent_node_label:pool:general".to_owned(),
+        "agent_pod_label:app:spire-agent".to_owned(),
+    ]
+    .into()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_policies_gate_and_name_agents_and_every_attestation_is_audited() {
+    let cluster = AgentCluster::start().await;
+    let policies = tempfile::tempdir().unwrap();
+    let audit = tempfile::tempdir().unwrap();
+    let audit_file = audit.path().join("audit.jsonl");
+    std::fs::write(policies.path().join("gate.cedar"), DRAIN_GATE).unwrap();
+    std::fs::write(policies.path().join("rules.cedar"), BY_POOL).unwrap();
+    let sockets = tempfile::tempdir().unwrap();
+    let mut plugin = Plugin::start("node-attestor-server", "NodeAttestor", sockets.path());
+    let ch = plugin.channel().await;
+
+    // Without node policies: SPIRE's agent ID.
+    configure(&ch, &cluster.plugin_data(&audit_block(&audit_file))).await.unwrap();
+    let spire = node_attest(&ch, cluster.payload(1)).await.unwrap();
+    assert_eq!(spire.spiffe_id, "spiffe://example.org/spire/agent/k8s_psat/production/node-uid-1");
+    assert_eq!(spire.selector_values, spire_selectors(1));
+
+    // With them: the rule names agent 1, its selectors and can_reattest untouched.
+    let extra = format!("{}{}", node_policy_block(policies.path(), "1h"), audit_block(&audit_file));
+    configure(&ch, &cluster.plugin_data(&extra)).await.unwrap();
+    let named = node_attest(&ch, cluster.payload(1)).await.unwrap();
+    assert_eq!(named.spiffe_id, "spiffe://example.org/spire/agent/k8s_psat/production/pool/general/node-uid-1");
+    assert_eq!(named.selector_values, spire.selector_values);
+    assert_eq!(named.can_reattest, spire.can_reattest);
+    assert!(named.can_reattest);
+
+    // Agent 2's node is drained: PermissionDenied naming the agent, the policy and its reason.
+    let err = node_attest(&ch, cluster.payload(2)).await.unwrap_err();
+    assert_eq!(
+        (err.code(), err.message()),
+        (
+            Code::PermissionDenied,
+            r#"agent "spire:spire-agent" on node "node-2" in cluster "production" refused by node policy "drain-node-2" (node-2 is being drained from the general pool)"#
+        )
+    );
+
+    // SPIRE's own checks come first: a service account off the allow-list never reaches them.
+    let mut intruder = apiserver::AgentToken::new("spire-agent-x1", &agent_pod_uid(1));
+    intruder.service_account = "intruder".into();
+    let err = node_attest(&ch, psat_payload("production", &cluster.api.issue(&intruder))).await.unwrap_err();
+    assert_eq!(
+        (err.code(), err.message()),
+        (Code::PermissionDenied, r#""spire:intruder" is not an allowed service account for cluster "production""#)
+    );
+
+    // One record per attestation, in order, in the file (none in the log).
+    let records = audit_records(&audit_file);
+    assert_eq!(records.len(), 4, "{records:#?}");
+    for r in &records {
+        assert_eq!(r["event"], "node_attestation", "{r}");
+    }
+    let agent = |n: usize| {
+        serde_json::json!({
+            "cluster": "production", "ns": "spire", "sa": "spire-agent",
+            "pod": format!("spire-agent-x{n}"), "pod_uid": agent_pod_uid(n),
+            "node": format!("node-{n}"), "node_uid": format!("node-uid-{n}"),
+        })
+    };
+    // Without node policies: the agent and its ID, no decision.
+    let r = &records[0];
+    assert_eq!(r["agent"], agent(1));
+    assert_eq!(r["agent_id"], spire.spiffe_id);
+    assert!(r.get("node_decision").is_none() && r.get("policy_generation").is_none(), "{r}");
+    assert!(r.get("failed").is_none(), "{r}");
+    // Admitted under the rule's ID.
+    let r = &records[1];
+    let generation = r["policy_generation"].as_str().unwrap();
+    assert!(generation.starts_with("sha256:"), "{r}");
+    assert_eq!(r["agent"], agent(1));
+    assert_eq!(r["agent_id"], named.spiffe_id);
+    let d = &r["node_decision"];
+    assert_eq!(
+        (&d["decision"], &d["agent_id"], &d["rule"], &d["determining"]),
+        (&"allow_as".into(), &named.spiffe_id.clone().into(), &"by-pool".into(), &serde_json::json!(["by-pool"])),
+        "{r}"
+    );
+    assert!(d["eval_us"].is_u64(), "{r}");
+    assert!(r.get("failed").is_none(), "{r}");
+    // Refused by the gate.
+    let r = &records[2];
+    assert_eq!(r["policy_generation"], generation);
+    assert_eq!(r["agent"], agent(2));
+    let d = &r["node_decision"];
+    assert_eq!(d["decision"], "deny", "{r}");
+    assert_eq!(d["determining"], serde_json::json!(["drain-node-2"]), "{r}");
+    assert_eq!(d["reasons"], serde_json::json!(["node-2 is being drained from the general pool"]), "{r}");
+    assert_eq!(
+        r["failed"],
+        r#"agent "spire:spire-agent" on node "node-2" in cluster "production" refused by node policy "drain-node-2" (node-2 is being drained from the general pool)"#
+    );
+    assert_eq!((&r["code"], &r["fault"]), (&"PermissionDenied".into(), &"policy".into()), "{r}");
+    assert!(r.get("agent_id").is_none(), "{r}");
+    // Refused by SPIRE's allow-list: no agent, no decision.
+    let r = &records[3];
+    assert_eq!(r["failed"], r#""spire:intruder" is not an allowed service account for cluster "production""#);
+    assert_eq!((&r["code"], &r["fault"]), (&"PermissionDenied".into(), &"workload".into()), "{r}");
+    for absent in ["agent", "node_decision", "policy_generation", "agent_id"] {
+        assert!(r.get(absent).is_none(), "{absent}: {r}");
+    }
+    assert!(logged(&plugin, "node_attestation").is_empty(), "records go to the audit file only");
+
+    GrpcControllerClient::new(ch).shutdown(Empty {}).await.unwrap();
+    assert!(plugin.wait_exit(Duration::from_secs(2)).is_some_and(|s| s.success()));
+    plugin.check_logs();
+}
+
+/// Replace `dir/name` with `text` at once (written beside `scratch`, then renamed in), so the
+/// watcher never reads a half-written file.
+fn replace(dir: &Path, name: &str, text: &str, scratch: &Path) {
+    let new = scratch.join(name);
+    std::fs::write(&new, text).unwrap();
+    std::fs::rename(&new, dir.join(name)).unwrap();
+}
+
+/// Wait until `count` log lines contain `needle`, or give up after `limit`; those lines.
+async fn wait_logged_times(plugin: &Plugin, needle: &str, count: usize, limit: Duration) -> Vec<String> {
+    let start = Instant::now();
+    while logged(plugin, needle).len() < count && start.elapsed() < limit {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    logged(plugin, needle)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_policies_reload_and_a_set_that_does_not_load_leaves_the_old_one_serving() {
+    let cluster = AgentCluster::start().await;
+    let policies = tempfile::tempdir().unwrap();
+    let scratch = tempfile::tempdir().unwrap();
+    let audit = tempfile::tempdir().unwrap();
+    let audit_file = audit.path().join("audit.jsonl");
+    std::fs::write(policies.path().join("rules.cedar"), BY_POOL).unwrap();
+    let sockets = tempfile::tempdir().unwrap();
+    let mut plugin = Plugin::start("node-attestor-server", "NodeAttestor", sockets.path());
+    let ch = plugin.channel().await;
+    let extra = format!("{}{}", node_policy_block(policies.path(), SMALLEST_RELOAD), audit_block(&audit_file));
+    configure(&ch, &cluster.plugin_data(&extra)).await.unwrap();
+    let by_pool = "spiffe://example.org/spire/agent/k8s_psat/production/pool/general/node-uid-1";
+    assert_eq!(node_attest(&ch, cluster.payload(1)).await.unwrap().spiffe_id, by_pool);
+    const IN_FORCE: &str = "new node policy generation in force";
+
+    // The rule is replaced by one no node can render: a new generation, and the agent is refused
+    // with the rule's message.
+    replace(policies.path(), "rules.cedar", BY_RACK, scratch.path());
+    let in_force = wait_logged(&plugin, IN_FORCE, Duration::from_secs(20)).await;
+    assert_eq!(in_force.len(), 1, "{in_force:?}");
+    let not_rendered = r#"node identity rule "by-rack" matched agent "spire:spire-agent" on node "node-1" in cluster "production", but its agent ID cannot be rendered: missing {node_label:rack}"#;
+    let err = node_attest(&ch, cluster.payload(1)).await.unwrap_err();
+    assert_eq!((err.code(), err.message()), (Code::PermissionDenied, not_rendered));
+
+    // A set that does not load: refused once, and the previous set keeps answering.
+    replace(policies.path(), "broken.cedar", "@id(\"x\") forbid (principal,", scratch.path());
+    let refused = wait_logged(&plugin, "new generation refused", Duration::from_secs(20)).await;
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert!(refused[0].contains("broken.cedar:1"), "the log names the file and line: {refused:?}");
+    let err = node_attest(&ch, cluster.payload(1)).await.unwrap_err();
+    assert_eq!((err.code(), err.message()), (Code::PermissionDenied, not_rendered));
+    assert_eq!(logged(&plugin, IN_FORCE).len(), 1);
+
+    // Mended: the next generation answers.
+    std::fs::remove_file(policies.path().join("broken.cedar")).unwrap();
+    replace(policies.path(), "rules.cedar", BY_POOL, scratch.path());
+    let in_force = wait_logged_times(&plugin, IN_FORCE, 2, Duration::from_secs(20)).await;
+    assert_eq!(in_force.len(), 2, "{in_force:?}");
+    assert_eq!(node_attest(&ch, cluster.payload(1)).await.unwrap().spiffe_id, by_pool);
+
+    // One audit line per attestation, with the generation that decided it.
+    let records = audit_records(&audit_file);
+    let seen: Vec<(&serde_json::Value, &serde_json::Value)> =
+        records.iter().map(|r| (&r["node_decision"]["decision"], &r["node_decision"]["rule"])).collect();
+    assert_eq!(
+        seen,
+        [
+            (&"allow_as".into(), &"by-pool".into()),
+            (&"not_rendered".into(), &"by-rack".into()),
+            (&"not_rendered".into(), &"by-rack".into()),
+            (&"allow_as".into(), &"by-pool".into()),
+        ]
+    );
+    let r = &records[1];
+    assert_eq!(r["node_decision"]["why"], "missing {node_label:rack}", "{r}");
+    assert_eq!(r["failed"], not_rendered, "{r}");
+    assert_eq!((&r["code"], &r["fault"]), (&"PermissionDenied".into(), &"policy".into()), "{r}");
+    assert_eq!(records[1]["policy_generation"], records[2]["policy_generation"]);
+    assert_ne!(records[0]["policy_generation"], records[1]["policy_generation"]);
+    assert_eq!(records[0]["policy_generation"], records[3]["policy_generation"], "the same files, the same generation");
+
+    GrpcControllerClient::new(ch).shutdown(Empty {}).await.unwrap();
+    assert!(plugin.wait_exit(Duration::from_secs(2)).is_some_and(|s| s.success()));
+    plugin.check_logs();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_policy_set_that_does_not_load_fails_configure_and_the_old_configuration_serves() {
+    let cluster = AgentCluster::start().await;
+    let good = tempfile::tempdir().unwrap();
+    let bad = tempfile::tempdir().unwrap();
+    std::fs::write(good.path().join("gate.cedar"), DRAIN_GATE).unwrap();
+    std::fs::write(bad.path().join("rules.cedar"), BY_POOL).unwrap();
+    std::fs::write(
+        bad.path().join("nameless.cedar"),
+        "forbid (principal, action == Attest::Action::\"attest_node\", resource);\n",
+    )
+    .unwrap();
+    let sockets = tempfile::tempdir().unwrap();
+    let mut plugin = Plugin::start("node-attestor-server", "NodeAttestor", sockets.path());
+    let ch = plugin.channel().await;
+    let refusal = format!(
+        "node policies in {}: {}:1: policy has no @id annotation; every policy needs a stable id, e.g. @id(\"ns-sa-identity\")",
+        bad.path().display(),
+        bad.path().join("nameless.cedar").display()
+    );
+
+    // A set that does not load, first: nothing is configured.
+    let err = configure(&ch, &cluster.plugin_data(&node_policy_block(bad.path(), "5s"))).await.unwrap_err();
+    assert_eq!((err.code(), err.message()), (Code::InvalidArgument, refusal.as_str()));
+    let err = node_attest(&ch, cluster.payload(1)).await.unwrap_err();
+    assert_eq!((err.code(), err.message()), (Code::FailedPrecondition, "not configured"));
+
+    // A good configuration, then the bad set again: refused, and the good one keeps serving.
+    configure(&ch, &cluster.plugin_data(&node_policy_block(good.path(), "5s"))).await.unwrap();
+    let err = configure(&ch, &cluster.plugin_data(&node_policy_block(bad.path(), "5s"))).await.unwrap_err();
+    assert_eq!((err.code(), err.message()), (Code::InvalidArgument, refusal.as_str()));
+    let spire_id = "spiffe://example.org/spire/agent/k8s_psat/production/node-uid-1";
+    assert_eq!(
+        node_attest(&ch, cluster.payload(1)).await.unwrap().spiffe_id,
+        spire_id,
+        "the bad set's rule is not in force"
+    );
+    let err = node_attest(&ch, cluster.payload(2)).await.unwrap_err();
+    assert_eq!(err.code(), Code::PermissionDenied, "the good set's gate still refuses");
+    assert!(err.message().contains(r#"refused by node policy "drain-node-2""#), "{}", err.message());
+
+    // A workload attestor's key in the server role's policy block is refused by name.
+    let with_cluster = format!("\"policy\" {{\n  \"dir\" = \"{}\"\n  \"cluster\" = \"x\"\n}}\n", good.path().display());
+    let err = configure(&ch, &cluster.plugin_data(&with_cluster)).await.unwrap_err();
+    assert_eq!(
+        (err.code(), err.message()),
+        (
+            Code::InvalidArgument,
+            "config key `policy.cluster`: applies to workload attestation only; the node-attestor-server role reads `dir` and `reload_interval`"
+        )
+    );
+    assert!(node_attest(&ch, cluster.payload(2)).await.is_err(), "the good configuration still serves");
+    assert_eq!(node_attest(&ch, cluster.payload(1)).await.unwrap().spiffe_id, spire_id);
+
+    GrpcControllerClient::new(ch).shutdown(Empty {}).await.unwrap();
+    assert!(plugin.wait_exit(Duration::from_secs(2)).is_some_and(|s| s.success()));
+    plugin.check_logs();
+}
