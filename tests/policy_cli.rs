@@ -187,7 +187,13 @@ forbid (principal, action == Attest::Action::"attest", resource);
     );
     let out = attestor(&["policy", "check", d]);
     assert!(out.status.success());
-    assert!(stdout(&out).contains("policy `allow-emit`: warning: a `permit` on attest, issue or emit has no effect"));
+    assert!(
+        stdout(&out).contains(
+            "policy `allow-emit`: warning: a `permit` on attest, issue, emit or attest_node (without @spiffe_id) has no effect"
+        ),
+        "{}",
+        stdout(&out)
+    );
     let out = attestor(&["policy", "check", d, "--deny-warnings"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(stdout(&out).contains("1 warning denied"), "{}", stdout(&out));
@@ -556,4 +562,201 @@ fn diff_shows_what_a_change_would_do_to_every_fixture() {
     let out = attestor(&["policy", "diff", c, "--against", next.to_str().unwrap()]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("policy has no @id annotation"));
+}
+
+const NODE_GATE: &str = r#"@id("general-pool-only")
+@reason("agents run only on the general pool")
+forbid (principal, action == Attest::Action::"attest_node", resource)
+unless { principal.node.hasTag("pool") && principal.node.getTag("pool") == "general" };
+"#;
+
+const NODE_RULE: &str = r#"@id("by-pool")
+@spiffe_id("spiffe://{trust_domain}/spire/agent/k8s_psat/{cluster}/pool/{node_label:pool}/{k8s.node_uid}")
+permit (principal, action == Attest::Action::"attest_node", resource)
+when { principal.node.hasTag("pool") };
+"#;
+
+/// An agent facts file: agent `n` of `spire/spire-agent` in cluster `prod`, on `node-<n>` in `pool`.
+fn agent_facts(n: usize, pool: &str) -> String {
+    format!(
+        r#"{{"cluster": "prod", "namespace": "spire", "service_account": "spire-agent",
+ "pod_name": "spire-agent-x{n}", "pod_uid": "7f1c5e2a-0000-4000-8000-00000000000{n}",
+ "node_name": "node-{n}", "node_uid": "node-uid-{n}", "node_ip": "10.0.0.{n}",
+ "node_labels": {{"pool": "{pool}"}}, "pod_labels": {{"app": "spire-agent"}},
+ "owner": {{"kind": "DaemonSet", "name": "spire-agent", "uid": "ds-1"}}, "audiences": ["spire-server"]}}"#
+    )
+}
+
+const NODE_FIXTURES: &str = r"name: a general pool agent is named by its pool
+agent: facts/general.json
+expect:
+  node: allow
+  node_by: [by-pool]
+  agent_id: spiffe://example.org/spire/agent/k8s_psat/prod/pool/general/node-uid-1
+  agent_rule: by-pool
+  errors: 0
+---
+name: a gpu pool agent is refused
+agent: facts/gpu.json
+expect:
+  node: deny
+  node_by: [general-pool-only]
+  agent_rule: none
+";
+
+/// A node policy set: a gate on the node's pool, a node identity rule, two agents and their
+/// fixtures.
+fn node_policy_set(dir: &Path) {
+    write(dir, "gates.cedar", NODE_GATE);
+    write(dir, "identities.cedar", NODE_RULE);
+    write(dir, "tests/facts/general.json", &agent_facts(1, "general"));
+    write(dir, "tests/facts/gpu.json", &agent_facts(2, "gpu"));
+    write(dir, "tests/nodes.yaml", NODE_FIXTURES);
+}
+
+#[test]
+fn test_runs_agent_fixtures_and_names_the_unmet_node_expectation() {
+    let dir = tempfile::tempdir().unwrap();
+    node_policy_set(dir.path());
+    let d = dir.path().to_str().unwrap();
+    let nodes = dir.path().join("tests/nodes.yaml").display().to_string();
+    let out = attestor(&["policy", "test", d]);
+    assert_eq!(
+        stdout(&out),
+        format!(
+            "ok   {nodes}: a general pool agent is named by its pool\nok   {nodes}: a gpu pool agent is refused\n2 passed, 0 failed\n"
+        )
+    );
+    assert!(out.status.success());
+
+    // Expecting the gpu agent in, under another rule's ID: each unmet expectation named.
+    write(
+        dir.path(),
+        "tests/wrong.yaml",
+        r"name: a gpu pool agent joins
+agent: facts/gpu.json
+expect:
+  node: allow
+  node_by: [by-pool]
+  agent_id: spiffe://example.org/spire/agent/k8s_psat/prod/pool/gpu/node-uid-2
+  agent_rule: by-pool
+  errors: 0
+",
+    );
+    let out = attestor(&["policy", "test", d]);
+    assert_eq!(out.status.code(), Some(1));
+    let wrong = dir.path().join("tests/wrong.yaml").display().to_string();
+    let text = stdout(&out);
+    assert!(
+        text.ends_with(&format!(
+            "FAIL {wrong}: a gpu pool agent joins
+       node: expected allow, got deny (determining: [\"general-pool-only\"])
+       node_by: expected [by-pool], got [general-pool-only]
+       agent_id: expected spiffe://example.org/spire/agent/k8s_psat/prod/pool/gpu/node-uid-2, got none chosen (no node identity rule applied)
+       agent_rule: expected by-pool, got none
+2 passed, 1 failed
+"
+        )),
+        "{text}"
+    );
+
+    // A fixture mixing an agent with a workload expectation is refused, naming it.
+    write(dir.path(), "tests/wrong.yaml", "name: mixed\nagent: facts/gpu.json\nexpect:\n  gate: deny\n");
+    let out = attestor(&["policy", "test", d]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout(&out);
+    assert!(
+        text.contains(&format!(
+            "FAIL {wrong}: fixture \"mixed\": gate expect a workload decision; an `agent:` fixture expects node, node_by, agent_id, agent_rule and errors\n"
+        )),
+        "{text}"
+    );
+    assert!(text.ends_with("2 passed, 1 failed\n"), "{text}");
+}
+
+#[test]
+fn explain_prints_an_agents_node_record_with_the_determining_policy() {
+    let dir = tempfile::tempdir().unwrap();
+    node_policy_set(dir.path());
+    let d = dir.path().to_str().unwrap();
+    let gpu = dir.path().join("tests/facts/gpu.json");
+    let out = attestor(&["policy", "explain", d, "--facts", gpu.to_str().unwrap(), "--now", "2026-03-01T12:00:00Z"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["time"], "2026-03-01T12:00:00Z");
+    assert_eq!(v["event"], "node_attestation");
+    assert!(v["policy_generation"].as_str().unwrap().starts_with("sha256:"), "{v}");
+    assert_eq!(v["agent"]["node"], "node-2");
+    assert_eq!(v["agent"]["facts"]["node_labels"], serde_json::json!({"pool": "gpu"}));
+    let decision = &v["node_decision"];
+    assert_eq!(decision["decision"], "deny");
+    assert_eq!(decision["determining"], serde_json::json!(["general-pool-only"]));
+    assert_eq!(decision["reasons"], serde_json::json!(["agents run only on the general pool"]));
+    assert!(v.get("agent_id").is_none() && v.get("failed").is_none(), "only the policies were asked: {v}");
+    let policies = v["policies"].as_object().unwrap();
+    assert_eq!(policies.keys().collect::<Vec<_>>(), ["general-pool-only"]);
+    assert_eq!(policies["general-pool-only"]["text"], NODE_GATE.trim_end());
+    assert!(policies["general-pool-only"]["at"].as_str().unwrap().ends_with("gates.cedar:1"), "{v}");
+
+    // An admitted agent: the rule that named it, and its text.
+    let general = dir.path().join("tests/facts/general.json");
+    let out = attestor(&["policy", "explain", d, "--facts", general.to_str().unwrap()]);
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["node_decision"]["decision"], "allow_as");
+    assert_eq!(
+        v["node_decision"]["agent_id"],
+        "spiffe://example.org/spire/agent/k8s_psat/prod/pool/general/node-uid-1"
+    );
+    assert_eq!(v["policies"]["by-pool"]["text"], NODE_RULE.trim_end());
+
+    // An agent has no selectors to ask about.
+    let out = attestor(&["policy", "explain", d, "--facts", general.to_str().unwrap(), "--selector", "k8s:ns:x"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("--selector is for workloads: an agent's node decision emits no selectors"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn diff_and_check_cover_node_policies() {
+    let dir = tempfile::tempdir().unwrap();
+    let current = dir.path().join("current");
+    let next = dir.path().join("next");
+    node_policy_set(&current);
+    node_policy_set(&next);
+    let c = current.to_str().unwrap();
+
+    let out = attestor(&["policy", "check", c]);
+    assert!(out.status.success(), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains(
+            ": ok: 2 policies (0 identity rules, 1 node identity rule), 0 templates, 0 links, 0 ID prefixes; generation sha256:"
+        ),
+        "{}",
+        stdout(&out)
+    );
+
+    let out = attestor(&["policy", "diff", c, "--against", next.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stdout(&out));
+    assert!(stdout(&out).ends_with("2 same, 0 differ\n"), "{}", stdout(&out));
+
+    // The candidate opens the gpu pool: that agent's verdict changes, the other's does not.
+    std::fs::write(next.join("gates.cedar"), "").unwrap();
+    let out = attestor(&["policy", "diff", c, "--against", next.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let nodes = current.join("tests/nodes.yaml").display().to_string();
+    assert_eq!(
+        stdout(&out),
+        format!(
+            "same {nodes}: a general pool agent is named by its pool
+DIFF {nodes}: a gpu pool agent is refused
+       node: current {{\"decision\":\"deny\"}}, candidate {{\"decision\":\"allow_as\",\"agent_id\":\"spiffe://example.org/spire/agent/k8s_psat/prod/pool/gpu/node-uid-2\",\"rule\":\"by-pool\"}}
+       node_by: current [\"general-pool-only\"], candidate [\"by-pool\"]
+1 same, 1 differ
+"
+        )
+    );
 }
