@@ -50,7 +50,9 @@ pub enum NodeVerdict {
 /// explain` show.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct NodeDecision {
-    /// The policy generation that decided.
+    /// The policy generation that decided (the audit record carries it at its top level, as
+    /// workload records do, so it is not repeated inside the decision).
+    #[serde(skip_serializing)]
     pub policy_generation: String,
     /// Allowed (with or without a chosen ID) or refused.
     #[serde(flatten)]
