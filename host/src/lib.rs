@@ -26,6 +26,7 @@ pub mod generation;
 pub mod pipeline;
 pub mod policy;
 pub mod psat;
+pub mod registrar;
 pub mod reload;
 pub mod sandbox;
 pub mod selector;

@@ -1,0 +1,1 @@
+//! The SPIRE server Entry API client (being written).

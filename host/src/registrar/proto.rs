@@ -1,0 +1,1 @@
+//! Generated code of spire-api-sdk's Entry API protos (being written).
