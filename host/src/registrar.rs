@@ -3,8 +3,9 @@
 //! the pod object says; what only a running process has is unknown) go through the same policy
 //! set the plugin uses; the entries that follow are written through SPIRE server's Entry API.
 //!
-//! `entry_api.rs` is the Entry API client (SPIRE server's admin socket; the protos are
+//! `entry.rs` is a registration entry in plain types; `entry_api.rs` is the Entry API client (SPIRE server's admin socket; the protos are
 //! spire-api-sdk's, in `proto/spire/api/`), `proto.rs` the generated code.
 
+pub mod entry;
 pub mod entry_api;
 pub mod proto;
