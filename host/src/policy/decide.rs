@@ -211,7 +211,7 @@ impl Policies {
     }
 
     /// Render a rule's ID template and check the result is an ID in our trust domain.
-    fn render_id(&self, rule: &super::IdentityRule, env: &RenderEnv<'_>) -> Result<SpiffeId, String> {
+    pub(super) fn render_id(&self, rule: &super::IdentityRule, env: &RenderEnv<'_>) -> Result<SpiffeId, String> {
         let s = rule.spiffe_id.render(env, ValueRule::PathSegment).map_err(|e| e.to_string())?;
         let id: SpiffeId = s.parse().map_err(|e| format!("render failed: {s:?} is not a SPIFFE ID: {e}"))?;
         if id.trust_domain() == &self.trust_domain {
@@ -237,7 +237,7 @@ impl Policies {
         Ok(ctx)
     }
 
-    fn slice(&self, pass: Pass) -> Result<&super::slice::Slice, DecideError> {
+    pub(super) fn slice(&self, pass: Pass) -> Result<&super::slice::Slice, DecideError> {
         self.slices.get(&pass).ok_or(DecideError::NoSlice(pass))
     }
 
@@ -347,7 +347,7 @@ impl Policies {
 }
 
 /// DNS names of a rule, each a valid lower-case DNS name, or why not.
-fn render_dns(rule: &super::IdentityRule, env: &RenderEnv<'_>) -> Result<Vec<String>, String> {
+pub(super) fn render_dns(rule: &super::IdentityRule, env: &RenderEnv<'_>) -> Result<Vec<String>, String> {
     rule.dns
         .iter()
         .map(|t| {
@@ -380,34 +380,7 @@ fn order_and_trim(candidates: &mut [Candidate], rules: &[super::IdentityRule]) -
         let c = &mut candidates[i];
         let Some(id) = c.spiffe_id.clone() else { continue };
         let rule = &rules[c.rule_index];
-        if let Some(existing) = issued.iter_mut().find(|x| x.id == id) {
-            // Several rules, one ID: the SVID carries what all of them ask for (every DNS name
-            // and federation, the shortest TTL); the hint of the first rule stays.
-            existing.policies.push(c.rule.clone());
-            for d in &c.dns_names {
-                if !existing.dns_names.contains(d) {
-                    existing.dns_names.push(d.clone());
-                }
-            }
-            for td in &rule.federates_with {
-                if !existing.federates_with.contains(td) {
-                    existing.federates_with.push(td.clone());
-                }
-            }
-            let shorter = |a: Option<u64>, b: Option<u64>| match (a, b) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
-            existing.ttl_seconds = shorter(existing.ttl_seconds, rule.ttl.map(|d| d.as_secs()));
-            existing.jwt_ttl_seconds = shorter(existing.jwt_ttl_seconds, rule.jwt_ttl.map(|d| d.as_secs()));
-            continue;
-        }
-        if issued.len() >= MAX_ISSUED {
-            c.decision = Fate::Dropped;
-            c.why = Some(format!("over the cap of {MAX_ISSUED} identities per workload"));
-            continue;
-        }
-        issued.push(IssuedId {
+        let this = IssuedId {
             id,
             policies: vec![c.rule.clone()],
             hint: c.hint.clone(),
@@ -415,7 +388,18 @@ fn order_and_trim(candidates: &mut [Candidate], rules: &[super::IdentityRule]) -
             ttl_seconds: rule.ttl.map(|d| d.as_secs()),
             jwt_ttl_seconds: rule.jwt_ttl.map(|d| d.as_secs()),
             federates_with: rule.federates_with.clone(),
-        });
+        };
+        if let Some(existing) = issued.iter_mut().find(|x| x.id == this.id) {
+            // Several rules, one ID: the SVID carries what all of them ask for.
+            existing.absorb(this);
+            continue;
+        }
+        if issued.len() >= MAX_ISSUED {
+            c.decision = Fate::Dropped;
+            c.why = Some(format!("over the cap of {MAX_ISSUED} identities per workload"));
+            continue;
+        }
+        issued.push(this);
     }
     issued
 }

@@ -112,6 +112,34 @@ pub struct IssuedId {
     pub federates_with: Vec<crate::TrustDomain>,
 }
 
+impl IssuedId {
+    /// Fold in what another rule that rendered the same ID asks for: the SVID carries every
+    /// DNS name and federation of both, the shorter of each TTL; the first rule's hint stays.
+    pub(crate) fn absorb(&mut self, other: IssuedId) {
+        for p in other.policies {
+            if !self.policies.contains(&p) {
+                self.policies.push(p);
+            }
+        }
+        for d in other.dns_names {
+            if !self.dns_names.contains(&d) {
+                self.dns_names.push(d);
+            }
+        }
+        for td in other.federates_with {
+            if !self.federates_with.contains(&td) {
+                self.federates_with.push(td);
+            }
+        }
+        let shorter = |a: Option<u64>, b: Option<u64>| match (a, b) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        self.ttl_seconds = shorter(self.ttl_seconds, other.ttl_seconds);
+        self.jwt_ttl_seconds = shorter(self.jwt_ttl_seconds, other.jwt_ttl_seconds);
+    }
+}
+
 /// A selector kept on the host.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Suppressed {

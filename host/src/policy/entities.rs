@@ -103,23 +103,49 @@ fn tags<'a>(map: impl IntoIterator<Item = (&'a String, &'a String)>) -> Vec<(Str
     map.into_iter().map(|(k, v)| (k.clone(), s(v))).collect()
 }
 
+/// What is known of a workload: everything (an attestation), or only what a pod object says
+/// (the registrar: the process's unix facts, its module facts, the sources that gave selectors
+/// and its image's Sigstore verdict are Cedar unknowns, and it has no tags).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Known {
+    /// An attestation's facts.
+    All,
+    /// A pod object's facts only.
+    PodObject,
+}
+
 /// Build the workload's entities.
 pub(crate) fn subject(w: &Workload, td: &TrustDomain, t: &Types) -> Result<Subject, DecideError> {
+    subject_as(w, td, t, Known::All)
+}
+
+/// Build the workload's entities, with what is not `known` as Cedar unknowns.
+pub(crate) fn subject_as(w: &Workload, td: &TrustDomain, t: &Types, known: Known) -> Result<Subject, DecideError> {
     let mut entities = Vec::with_capacity(9);
     let attestors: BTreeSet<&str> = w.selectors.iter().map(|sel| sel.kind().as_str()).collect();
-    let mut attrs = vec![
-        ("unix".to_owned(), unix(&w.unix)?),
-        ("attestors".to_owned(), Expr::new_set(attestors.into_iter().map(s))),
-    ];
+    let mut attrs = match known {
+        Known::All => vec![
+            ("unix".to_owned(), unix(&w.unix)?),
+            ("attestors".to_owned(), Expr::new_set(attestors.into_iter().map(s))),
+        ],
+        Known::PodObject => vec![
+            ("unix".to_owned(), Expr::new_unknown("unix")),
+            ("attestors".to_owned(), Expr::new_unknown("attestors")),
+        ],
+    };
     let mut parents = Vec::new();
     if let Some(k) = &w.kubernetes {
-        let in_pod = kubernetes(k, t, &mut entities)?;
+        let in_pod = kubernetes(k, t, &mut entities, known)?;
         attrs.push(("k8s".to_owned(), in_pod.record));
         parents = in_pod.parents;
     }
 
     let principal = Types::uid(&t.workload, &format!("pid:{}", w.unix.pid));
-    let facts: Vec<(String, Expr)> = w.facts.iter().map(|(k, v)| (k.to_string(), s(v))).collect();
+    let facts: Vec<(String, Expr)> = match known {
+        Known::All => w.facts.iter().map(|(k, v)| (k.to_string(), s(v))).collect(),
+        // Tags cannot be unknown in Cedar; policies that read them are decided by the caller.
+        Known::PodObject => Vec::new(),
+    };
     entities.push(Entity::new_with_tags(principal.clone(), attrs, parents, facts).map_err(err)?);
     let trust_domain = Types::uid(&t.trust_domain, td.as_str());
     entities
@@ -173,7 +199,7 @@ struct InPod {
 
 /// A workload in a pod: add the pod's entities (and its container's image) and say what the
 /// workload's own entity gains.
-fn kubernetes(k: &KubernetesFacts, t: &Types, entities: &mut Vec<Entity>) -> Result<InPod, DecideError> {
+fn kubernetes(k: &KubernetesFacts, t: &Types, entities: &mut Vec<Entity>, known: Known) -> Result<InPod, DecideError> {
     let p = &k.pod;
     let uids = PodUids {
         namespace: Types::uid(&t.namespace, &p.namespace),
@@ -192,7 +218,7 @@ fn kubernetes(k: &KubernetesFacts, t: &Types, entities: &mut Vec<Entity>) -> Res
     ];
     if let Some(c) = &k.container {
         k8s.push(("container".to_owned(), s(&c.name)));
-        let image = image(&c.image, t)?;
+        let image = image(&c.image, t, known)?;
         let uid = image.uid();
         entities.push(image);
         k8s.push(("image".to_owned(), Expr::new_entity_uid(uid)));
@@ -245,7 +271,7 @@ fn pod_entities(k: &KubernetesFacts, uids: &PodUids, entities: &mut Vec<Entity>)
 
 /// A container's image: named by its id (its reference when the id is unknown), with its
 /// repository, digest and sigstore verdict.
-fn image(i: &ImageRef, t: &Types) -> Result<Entity, DecideError> {
+fn image(i: &ImageRef, t: &Types, known: Known) -> Result<Entity, DecideError> {
     let id = if i.id.is_empty() { &i.name } else { &i.id };
     let mut attrs = vec![
         ("ref".to_owned(), s(&i.name)),
@@ -255,8 +281,11 @@ fn image(i: &ImageRef, t: &Types) -> Result<Entity, DecideError> {
     if let Some(d) = digest(&i.id).or_else(|| digest(&i.name)) {
         attrs.push(("digest".to_owned(), s(d)));
     }
-    if let Some(sig) = &i.sigstore {
-        attrs.push(("sigstore".to_owned(), sigstore(sig)?));
+    match (known, &i.sigstore) {
+        (Known::All, Some(sig)) => attrs.push(("sigstore".to_owned(), sigstore(sig)?)),
+        (Known::All, None) => {}
+        // Whether verification runs, and what it finds, is known only when a process asks.
+        (Known::PodObject, _) => attrs.push(("sigstore".to_owned(), Expr::new_unknown("sigstore"))),
     }
     Entity::new_with_tags(Types::uid(&t.image, id), attrs, [], []).map_err(err)
 }

@@ -65,6 +65,8 @@ pub(crate) struct Loaded {
     pub(crate) metas: BTreeMap<String, PolicyMeta>,
     pub(crate) rules: Vec<IdentityRule>,
     pub(crate) node_rules: Vec<NodeRule>,
+    /// Policies (and links of templates) that read the workload's tags.
+    pub(crate) reads_tags: std::collections::BTreeSet<String>,
     pub(crate) slices: HashMap<Pass, Slice>,
     pub(crate) emit_memoisable: bool,
     /// No policy reads `context`: a decision depends on the workload alone.
@@ -192,10 +194,31 @@ pub(crate) fn load(files: &[PolicyFile], opts: &LoadOptions<'_>) -> Result<Loade
     let emit_memoisable = emit_memoisable(&statics, &linked);
     let context_free = !statics.iter().any(|(p, _)| rules::reads_var(p.to_json().ok(), "context"))
         && !templates.iter().any(|(t, _)| rules::reads_var(t.to_json().ok(), "context"));
+    let mut reads_tags: std::collections::BTreeSet<String> = statics
+        .iter()
+        .filter(|(p, _)| rules::reads_principal_tags(p.to_json().ok()))
+        .map(|(_, m)| m.id.clone())
+        .collect();
+    for (template, link) in &linked {
+        if rules::reads_principal_tags(template.to_json().ok()) {
+            reads_tags.insert(link.link_id.clone());
+        }
+    }
     rules.sort_by(|a, b| a.id.cmp(&b.id));
     // The order an agent's matching rules are tried in: priority, higher first, then id.
     node_rules.sort_by(|a, b| b.priority.cmp(&a.priority).then_with(|| a.id.cmp(&b.id)));
-    Ok(Loaded { schema, metas, rules, node_rules, slices, emit_memoisable, context_free, prefixes, warnings })
+    Ok(Loaded {
+        schema,
+        metas,
+        rules,
+        node_rules,
+        reads_tags,
+        slices,
+        emit_memoisable,
+        context_free,
+        prefixes,
+        warnings,
+    })
 }
 
 /// Parse every file by kind: links, ID prefixes, and `.cedar` statements named by `@id`.

@@ -18,6 +18,7 @@ mod error;
 pub mod fixture;
 mod load;
 mod node;
+mod possible;
 mod rules;
 mod slice;
 mod source;
@@ -35,6 +36,7 @@ pub use decision::{Candidate, Decision, Fate, IssuedId, SelectorReport, Suppress
 pub use error::{DecideError, Location, PolicyError};
 pub use load::{PolicyKind, PolicyMeta, SCHEMA};
 pub use node::{NodeDecision, NodeVerdict};
+pub use possible::PodDecision;
 pub use rules::{AGENT_PATH, IdentityRule, NodeRule};
 pub use source::{PolicyFile, Unlistable, default_files, files_under, is_hidden, is_policy_input, read_dir};
 pub use template::{RenderEnv, RenderError, RenderSubject, Template, TemplateError, ValueRule, Var};
@@ -142,6 +144,8 @@ pub struct Policies {
     metas: BTreeMap<String, PolicyMeta>,
     rules: Vec<IdentityRule>,
     node_rules: Vec<NodeRule>,
+    /// Policies that read the workload's tags (judged whole when deciding from a pod object).
+    reads_tags: std::collections::BTreeSet<String>,
     slices: HashMap<Pass, Slice>,
     emit_memo: Option<EmitMemo>,
     context_cache: ContextCache,
@@ -204,6 +208,7 @@ impl Policies {
             metas: loaded.metas,
             rules: loaded.rules,
             node_rules: loaded.node_rules,
+            reads_tags: loaded.reads_tags,
             slices: loaded.slices,
             emit_memo: loaded.emit_memoisable.then(|| RwLock::new(HashMap::new())),
             context_cache: Mutex::new(None),

@@ -320,6 +320,24 @@ fn check_id_template(t: &Template, td: &TrustDomain, path: &str) -> Result<(), S
     }
 }
 
+/// Whether a policy's conditions (given as Cedar's JSON form) read the principal's own tags
+/// (`principal.hasTag(…)`, `principal.getTag(…)`: a workload's host and module facts).
+pub(crate) fn reads_principal_tags(json: Option<serde_json::Value>) -> bool {
+    fn walk(v: &serde_json::Value) -> bool {
+        match v {
+            serde_json::Value::Object(map) => {
+                ["hasTag", "getTag"].iter().any(|op| {
+                    map.get(*op).and_then(|x| x.pointer("/left/Var")).and_then(|x| x.as_str()) == Some("principal")
+                }) || map.values().any(walk)
+            }
+            serde_json::Value::Array(items) => items.iter().any(walk),
+            _ => false,
+        }
+    }
+    // Without the JSON form, assume the worst.
+    json.is_none_or(|json| json.get("conditions").is_some_and(walk))
+}
+
 /// Whether a policy's conditions (given as Cedar's JSON form) mention the variable `name`
 /// (`principal`, `resource`, `context`): a walk looking for `{"Var": name}`.
 pub(crate) fn reads_var(json: Option<serde_json::Value>, name: &str) -> bool {
