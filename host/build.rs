@@ -20,5 +20,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // plugin never dials its own services.
     let clients = std::env::var_os("CARGO_FEATURE_GRPC_CLIENTS").is_some();
     tonic_prost_build::configure().build_client(clients).build_server(true).compile_fds(fds)?;
+
+    // SPIRE server's Entry API (spire-api-sdk): the registrar ships the client, and tests serve
+    // it from a loopback fake, so both are always generated.
+    let entry_files = ["spire/api/server/entry/v1/entry.proto"];
+    let entry_deps = [
+        "spire/api/types/entry.proto",
+        "spire/api/types/federateswith.proto",
+        "spire/api/types/selector.proto",
+        "spire/api/types/spiffeid.proto",
+        "spire/api/types/status.proto",
+    ];
+    for f in entry_files.iter().chain(&entry_deps) {
+        println!("cargo:rerun-if-changed={}", root.join(f).display());
+    }
+    let entry_fds = protox::compile(entry_files, [&root])?;
+    tonic_prost_build::configure().build_client(true).build_server(true).compile_fds(entry_fds)?;
     Ok(())
 }
