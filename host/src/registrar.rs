@@ -9,3 +9,4 @@
 pub mod entry;
 pub mod entry_api;
 pub mod proto;
+pub mod settings;

@@ -8,6 +8,7 @@ mod error;
 mod kubernetes;
 pub mod psat;
 mod reader;
+mod registrar;
 mod sigstore;
 pub mod syntax;
 
@@ -21,6 +22,7 @@ use crate::facts::UnixConfig;
 use crate::facts::kubernetes::KubernetesSettings;
 use crate::facts::sigstore::SigstoreSettings;
 use crate::policy::PolicySettings;
+use crate::registrar::settings::RegistrarSettings;
 use crate::sandbox::{Limits, ModuleSpec, RuntimeSettings};
 use crate::selector::SelectorKind;
 use crate::spiffe_id::TrustDomain;
@@ -57,6 +59,8 @@ pub struct Config {
     pub proc_root: PathBuf,
     /// Where audit records go.
     pub audit: AuditSettings,
+    /// The `registrar { }` block, read by `attestor registrar` only.
+    pub registrar: Option<RegistrarSettings>,
 }
 
 /// The range of every numeric key attestor adds (SPIRE's own keys keep SPIRE's rules, plus an
@@ -155,6 +159,10 @@ impl Config {
             Some(t) => audit(t, base, &mut p, &mut unknown),
             None => AuditSettings::default(),
         };
+        let registrar = match p.opt(top.block("registrar")) {
+            Some(t) => registrar::parse(t, base, &mut p, &mut unknown),
+            None => None,
+        };
         let (kubernetes, sigstore) = kubernetes::parse(&mut top, base, env, &mut p);
         let proc_root = p.opt(top.string("proc_root")).map_or_else(|| PathBuf::from("/proc"), |r| resolve(base, &r));
 
@@ -173,7 +181,18 @@ impl Config {
             None => TrustDomain::new("example.org").map_err(|e| ConfigError::invalid("trust_domain", e.to_string()))?,
         };
         match all.len() {
-            0 => Ok(Self { trust_domain, unix, sandbox, modules, policy, kubernetes, sigstore, proc_root, audit }),
+            0 => Ok(Self {
+                trust_domain,
+                unix,
+                sandbox,
+                modules,
+                policy,
+                kubernetes,
+                sigstore,
+                proc_root,
+                audit,
+                registrar,
+            }),
             1 => Err(all.remove(0)),
             _ => Err(ConfigError::Problems(all)),
         }

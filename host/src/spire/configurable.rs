@@ -76,6 +76,12 @@ impl<R: RoleConfig> ConfigService<R> {
 fn parse(core_trust_domain: &str, hcl: &str) -> Result<Configured, ConfigError> {
     let text = super::hcl_v1::normalize(hcl);
     let mut config = Config::parse(&text, std::path::Path::new("."))?;
+    if config.registrar.is_some() {
+        return Err(ConfigError::invalid(
+            "registrar",
+            "is read by `attestor registrar` only, never in plugin mode: move it to the registrar's own configuration file",
+        ));
+    }
     if !core_trust_domain.is_empty() {
         let td = crate::TrustDomain::new(core_trust_domain)
             .map_err(|e| ConfigError::invalid("trust_domain", e.to_string()))?;
