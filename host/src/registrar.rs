@@ -6,6 +6,7 @@
 //! `entry.rs` is a registration entry in plain types; `entry_api.rs` is the Entry API client (SPIRE server's admin socket; the protos are
 //! spire-api-sdk's, in `proto/spire/api/`), `proto.rs` the generated code.
 
+pub mod cluster;
 pub mod entry;
 pub mod entry_api;
 pub mod proto;

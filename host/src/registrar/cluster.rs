@@ -1,0 +1,1 @@
+//! The registrar's view of the cluster (being written).

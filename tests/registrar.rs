@@ -1,0 +1,1 @@
+//! `attestor registrar` end to end (being written).
