@@ -7,7 +7,10 @@
 //! spire-api-sdk's, in `proto/spire/api/`), `proto.rs` the generated code.
 
 pub mod cluster;
+pub mod desired;
 pub mod entry;
 pub mod entry_api;
+pub mod plan;
+pub mod pods;
 pub mod proto;
 pub mod settings;
