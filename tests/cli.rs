@@ -800,3 +800,24 @@ fn image_verify_reaches_a_registry_through_https_proxy_except_for_no_proxy_hosts
     assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("registry {host}")));
     assert_eq!(proxy.asked.lock().unwrap().len(), tunnels, "NO_PROXY hosts bypass the proxy");
 }
+
+/// A reader that has gone (`attestor … | head`) ends a command quietly with status 141, as a
+/// Unix tool killed by SIGPIPE does, never with a panic's "internal error" and backtrace.
+#[test]
+fn output_to_a_closed_pipe_ends_quietly() {
+    let examples = concat!(env!("CARGO_MANIFEST_DIR"), "/../policies/examples/node-attestation");
+    let facts = format!("{examples}/tests/facts/gpu.json");
+    for args in [vec!["policy", "schema"], vec!["policy", "explain", examples, "--facts", &facts], vec!["policy", "test", examples]] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = Command::new(env!("CARGO_BIN_EXE_attestor"))
+            .args(&args)
+            .env("ATTESTOR_LOG", "off")
+            .stdout(writer)
+            .stderr(std::process::Stdio::piped())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(141), "{args:?}");
+        assert_eq!(String::from_utf8_lossy(&out.stderr), "", "{args:?}");
+    }
+}

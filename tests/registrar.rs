@@ -1,1 +1,240 @@
-//! `attestor registrar` end to end (being written).
+//! The registrar's reconciliation against a stateful loopback SPIRE Entry API server
+//! (`common/entry_server.rs`): pods appear, change labels, move nodes and disappear, a rule is
+//! added, entries not owned stay untouched, the server fails half a batch or a whole call, a
+//! restarted registrar converges without duplicates, and a dry run writes nothing.
+#![allow(clippy::unwrap_used, missing_docs)]
+
+#[path = "common/entry_server.rs"]
+mod entry_server;
+
+use std::collections::BTreeSet;
+use std::time::{Duration, SystemTime};
+
+use attestor::TrustDomain;
+use attestor::audit::AuditLog;
+use attestor::policy::{Policies, PolicyFile, PolicySettings};
+use attestor::registrar::desired::{Desired, desired};
+use attestor::registrar::entry_api::EntryClient;
+use attestor::registrar::plan::Orphans;
+use attestor::registrar::reconcile::{BATCH, reconcile};
+use attestor::registrar::settings::{DEFAULT_PARENT_ID_TEMPLATE, Mode, RegistrarSettings};
+use entry_server::{EntryServer, foreign};
+use k8s_openapi::api::core::v1::{Node, Pod};
+use tonic::Code;
+
+const PREFIX: &str = "attestor.";
+
+const RULES: &str = r#"
+@id("ns-sa")
+@spiffe_id("spiffe://{trust_domain}/ns/{k8s.namespace}/sa/{k8s.service_account}")
+permit (principal, action == Attest::Action::"propose", resource);
+"#;
+
+const APP_RULE: &str = r#"
+@id("by-app")
+@spiffe_id("spiffe://{trust_domain}/app/{label:app}")
+permit (principal, action == Attest::Action::"propose", resource)
+when { principal has k8s && principal.k8s.pod.hasTag("app") };
+"#;
+
+fn settings(mode: Mode, grace: Duration) -> RegistrarSettings {
+    RegistrarSettings {
+        cluster: "prod".into(),
+        spire_server_socket: "/unused".into(),
+        kube_config_file: None,
+        mode,
+        parent_id_template: DEFAULT_PARENT_ID_TEMPLATE.into(),
+        entry_id_prefix: PREFIX.into(),
+        delete_grace_period: grace,
+        resync_interval: Duration::from_secs(300),
+        metrics_addr: None,
+    }
+}
+
+fn policies(text: &str) -> Policies {
+    let files = vec![PolicyFile { name: "p.cedar".into(), text: text.into() }];
+    let s = PolicySettings { cluster: Some("prod".into()), ..PolicySettings::default() };
+    Policies::from_files(&files, &s, &TrustDomain::new("example.org").unwrap()).unwrap()
+}
+
+fn pod(ns: &str, name: &str, uid: &str, sa: &str, node: &str, app: Option<&str>) -> Pod {
+    let mut v = serde_json::json!({
+        "metadata": {"name": name, "namespace": ns, "uid": uid},
+        "spec": {"serviceAccountName": sa, "nodeName": node, "containers": [{"name": "main", "image": "img"}]},
+        "status": {"phase": "Running"}
+    });
+    if let Some(app) = app {
+        v["metadata"]["labels"] = serde_json::json!({"app": app});
+    }
+    serde_json::from_value(v).unwrap()
+}
+
+fn nodes() -> Vec<Node> {
+    ["1", "2"]
+        .iter()
+        .map(|n| {
+            serde_json::from_value(
+                serde_json::json!({"metadata": {"name": format!("node-{n}"), "uid": format!("nu-{n}")}}),
+            )
+            .unwrap()
+        })
+        .collect()
+}
+
+fn want(p: &Policies, s: &RegistrarSettings, pods: &[Pod]) -> Desired {
+    desired(p, s, pods, &[], &nodes(), SystemTime::now()).unwrap()
+}
+
+/// `spiffe ID <- parent` of every stored entry under the prefix.
+fn stored(server: &EntryServer) -> BTreeSet<String> {
+    server
+        .entries()
+        .values()
+        .filter(|e| e.id.starts_with(PREFIX))
+        .map(|e| {
+            let id = |s: &Option<attestor::registrar::proto::spire::api::types::Spiffeid>| {
+                s.as_ref().map(|s| format!("spiffe://{}{}", s.trust_domain, s.path)).unwrap_or_default()
+            };
+            format!("{} <- {}", id(&e.spiffe_id), id(&e.parent_id).rsplit('/').next().unwrap_or_default())
+        })
+        .collect()
+}
+
+fn set(items: &[&str]) -> BTreeSet<String> {
+    items.iter().map(|s| (*s).to_owned()).collect()
+}
+
+#[tokio::test]
+async fn entries_follow_pods_and_rules_and_leave_foreign_entries_alone() {
+    let server = EntryServer::start();
+    server.insert_raw(foreign("hand-written"));
+    server.insert_raw(foreign("other-registrar.1"));
+    let client = EntryClient::new(&server.socket, Duration::from_secs(10)).unwrap();
+    let audit = AuditLog::to_log();
+    let s = settings(Mode::PerNode, Duration::ZERO);
+    let mut orphans = Orphans::default();
+    let mut p = policies(RULES);
+    let mut pods = vec![
+        pod("shop", "web-1", "u1", "web", "node-1", Some("web")),
+        pod("shop", "web-2", "u2", "web", "node-2", Some("web")),
+    ];
+
+    // From empty: one entry per ID and node.
+    let r = reconcile(&client, PREFIX, &want(&p, &s, &pods), &mut orphans, s.delete_grace_period, false, &audit)
+        .await
+        .unwrap();
+    assert_eq!((r.created, r.updated, r.deleted, r.foreign), (2, 0, 0, 2));
+    assert_eq!(
+        stored(&server),
+        set(&["spiffe://example.org/ns/shop/sa/web <- nu-1", "spiffe://example.org/ns/shop/sa/web <- nu-2"])
+    );
+
+    // Again: nothing to do.
+    let r = reconcile(&client, PREFIX, &want(&p, &s, &pods), &mut orphans, s.delete_grace_period, false, &audit)
+        .await
+        .unwrap();
+    assert!(r.plan.is_empty() && r.plan.unchanged == 2);
+
+    // A rule is added (a policy reload): its entries appear.
+    p = policies(&format!("{RULES}{APP_RULE}"));
+    let r = reconcile(&client, PREFIX, &want(&p, &s, &pods), &mut orphans, s.delete_grace_period, false, &audit)
+        .await
+        .unwrap();
+    assert_eq!(r.created, 2);
+    // A pod's label changes and it moves to node 1 (a new pod on another node): web-2's node
+    // loses both entries, the new label's entry appears on node 1.
+    pods[1] = pod("shop", "web-3", "u3", "web", "node-1", Some("shop-api"));
+    let r = reconcile(&client, PREFIX, &want(&p, &s, &pods), &mut orphans, s.delete_grace_period, false, &audit)
+        .await
+        .unwrap();
+    assert_eq!((r.created, r.deleted), (1, 2));
+    assert_eq!(
+        stored(&server),
+        set(&[
+            "spiffe://example.org/app/shop-api <- nu-1",
+            "spiffe://example.org/app/web <- nu-1",
+            "spiffe://example.org/ns/shop/sa/web <- nu-1",
+        ])
+    );
+    // Every pod gone: every owned entry goes; the foreign ones stay exactly as they were.
+    let r = reconcile(&client, PREFIX, &want(&p, &s, &[]), &mut orphans, s.delete_grace_period, false, &audit)
+        .await
+        .unwrap();
+    assert_eq!(r.deleted, 3);
+    assert!(stored(&server).is_empty());
+    assert_eq!(server.entries().keys().collect::<Vec<_>>(), ["hand-written", "other-registrar.1"]);
+    assert_eq!(server.entries()["hand-written"], foreign("hand-written"));
+}
+
+#[tokio::test]
+async fn half_failed_batches_and_restarts_converge_without_duplicates() {
+    let server = EntryServer::start();
+    let client = EntryClient::new(&server.socket, Duration::from_secs(10)).unwrap();
+    let audit = AuditLog::to_log();
+    let s = settings(Mode::PerPod, Duration::from_secs(3600));
+    let p = policies(RULES);
+    let pods: Vec<Pod> = (0..120)
+        .map(|i| {
+            pod(
+                "shop",
+                &format!("w-{i}"),
+                &format!("u{i}"),
+                &format!("sa{}", i % 7),
+                &format!("node-{}", 1 + i % 2),
+                None,
+            )
+        })
+        .collect();
+    let d = want(&p, &s, &pods);
+    assert_eq!(d.entries.len(), 120);
+
+    // The server refuses every other entry of the first batch.
+    server.fail_every_other_next(Code::Internal, "datastore-sql: database is locked");
+    let mut orphans = Orphans::default();
+    let r = reconcile(&client, PREFIX, &d, &mut orphans, s.delete_grace_period, false, &audit).await.unwrap();
+    assert_eq!(r.failed.len(), BATCH / 2);
+    assert_eq!(r.created, 120 - BATCH / 2);
+    assert!(
+        r.failed
+            .iter()
+            .all(|(action, item)| *action == "create" && item.message == "datastore-sql: database is locked")
+    );
+
+    // A whole call fails mid-way (the second create batch of the next round is not needed, so
+    // fail the list): the round fails, nothing changes.
+    server.fail_next(Code::Unavailable, "shutting down");
+    let e = reconcile(&client, PREFIX, &d, &mut orphans, s.delete_grace_period, false, &audit).await.unwrap_err();
+    assert!(e.to_string().contains("ListEntries"), "{e}");
+
+    // A restarted registrar (nothing remembered) finishes the job and creates no duplicates.
+    let mut fresh = Orphans::default();
+    let r = reconcile(&client, PREFIX, &d, &mut fresh, s.delete_grace_period, false, &audit).await.unwrap();
+    assert_eq!((r.created, r.updated, r.deleted, r.failed.len()), (BATCH / 2, 0, 0, 0));
+    assert_eq!(server.entries().len(), 120);
+    let r = reconcile(&client, PREFIX, &d, &mut fresh, s.delete_grace_period, false, &audit).await.unwrap();
+    assert!(r.plan.is_empty());
+    assert_eq!(r.plan.unchanged, 120);
+
+    // Pods gone: within the grace period nothing is deleted.
+    let r =
+        reconcile(&client, PREFIX, &want(&p, &s, &[]), &mut fresh, s.delete_grace_period, false, &audit).await.unwrap();
+    assert_eq!((r.deleted, r.plan.waiting.len()), (0, 120));
+    assert_eq!(server.entries().len(), 120);
+}
+
+#[tokio::test]
+async fn a_dry_run_plans_and_writes_nothing() {
+    let server = EntryServer::start();
+    let client = EntryClient::new(&server.socket, Duration::from_secs(10)).unwrap();
+    let s = settings(Mode::PerNode, Duration::ZERO);
+    let p = policies(RULES);
+    let pods = [pod("shop", "web-1", "u1", "web", "node-1", None)];
+    let mut orphans = Orphans::default();
+    let r = reconcile(&client, PREFIX, &want(&p, &s, &pods), &mut orphans, Duration::ZERO, true, &AuditLog::to_log())
+        .await
+        .unwrap();
+    assert_eq!(r.plan.create.len(), 1);
+    assert_eq!(r.created, 0);
+    assert!(server.entries().is_empty());
+    assert!(server.log().iter().all(|c| c.method == "ListEntries"), "{:?}", server.log());
+}

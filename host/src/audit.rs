@@ -147,6 +147,20 @@ impl AuditLog {
         }
     }
 
+    /// Record one event of another kind (the registrar's entry changes): `record` gets a
+    /// `time` field first, then its own fields.
+    pub fn event(&self, record: Value) {
+        if !self.enabled() {
+            return;
+        }
+        let mut r = Map::new();
+        r.insert("time".into(), json!(crate::time::clock::rfc3339_seconds(SystemTime::now())));
+        if let Value::Object(fields) = record {
+            r.extend(fields);
+        }
+        self.write(Value::Object(r).to_string());
+    }
+
     fn write(&self, mut line: String) {
         match &self.sink {
             // hclog's JSON layer lifts this record's fields to the top level of the log line.

@@ -13,4 +13,5 @@ pub mod entry_api;
 pub mod plan;
 pub mod pods;
 pub mod proto;
+pub mod reconcile;
 pub mod settings;

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 
+use super::out;
 use super::{ConfigArgs, Output, load_config, text};
 use crate::facts::kubernetes::SourceMode;
 use crate::pipeline::Attestor;
@@ -49,8 +50,8 @@ pub(super) fn run(args: AttestArgs) -> anyhow::Result<ExitCode> {
         std::fs::write(path, json + "\n").with_context(|| format!("cannot write {}", path.display()))?;
     }
     match args.output {
-        Output::Json => println!("{}", serde_json::to_string_pretty(&attestation.to_json())?),
-        Output::Text => print!("{}", text::attestation(&attestation)),
+        Output::Json => out!("{}", serde_json::to_string_pretty(&attestation.to_json())?),
+        Output::Text => super::emit_text(&text::attestation(&attestation)),
     }
     Ok(ExitCode::SUCCESS)
 }

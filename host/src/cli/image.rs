@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use serde_json::{Value, json};
 
+use super::out;
 use super::{ConfigArgs, Output};
 use crate::facts::sigstore::evaluate::{Checked, Evaluation, Kind};
 use crate::facts::sigstore::{ImageVerifier, SigstoreSettings, VerifiedSignature};
@@ -62,8 +63,8 @@ pub(super) fn run(cmd: ImageCommand) -> anyhow::Result<ExitCode> {
         }
     };
     match args.output {
-        Output::Json => println!("{}", serde_json::to_string_pretty(&to_json(&args.image, &evaluation))?),
-        Output::Text => print!("{}", to_text(&args.image, &evaluation)),
+        Output::Json => out!("{}", serde_json::to_string_pretty(&to_json(&args.image, &evaluation))?),
+        Output::Text => super::emit_text(&to_text(&args.image, &evaluation)),
     }
     let any_signature = evaluation.checked.iter().any(|c| c.kind == Kind::Signature && c.result.is_ok());
     Ok(if any_signature { ExitCode::SUCCESS } else { ExitCode::FAILURE })

@@ -4,6 +4,7 @@ mod attest;
 mod image;
 mod module;
 mod policy;
+mod registrar;
 mod replace;
 mod text;
 
@@ -35,6 +36,8 @@ pub enum Command {
     /// Sigstore: verify an image's signatures as the attestor would.
     #[command(subcommand)]
     Image(image::ImageCommand),
+    /// Keep SPIRE server's registration entries in step with the identity rules.
+    Registrar(registrar::RegistrarArgs),
     /// Run as a SPIRE external plugin (launched by SPIRE: `plugin_cmd`, role in `plugin_args`).
     Plugin {
         /// The plugin role.
@@ -76,6 +79,7 @@ pub fn main() -> ExitCode {
         Command::Module(cmd) => module::run(cmd),
         Command::Policy(cmd) => policy::run(cmd),
         Command::Image(cmd) => image::run(cmd),
+        Command::Registrar(args) => registrar::run(args),
     };
     match result {
         Ok(code) => code,
@@ -102,6 +106,33 @@ fn one_line(e: &anyhow::Error) -> String {
 
 /// A panic (a bug: no input should reach one) is one line on stderr, like every other error,
 /// with where it happened; `RUST_BACKTRACE=1` adds the backtrace.
+/// Print one line of a command's output on stdout. Rust ignores SIGPIPE, so a reader that has
+/// gone (`attestor policy explain … | head`) makes the write fail, where `println!` would
+/// panic: the command then ends quietly as Unix tools killed by SIGPIPE do (status 141).
+pub(crate) fn emit(args: std::fmt::Arguments<'_>) {
+    emit_text(&format!("{args}\n"));
+}
+
+/// Print text as it is (its own line ends) on stdout; see [`emit`].
+pub(crate) fn emit_text(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(141);
+        }
+        eprintln!("attestor: error: cannot write to stdout: {e}");
+        std::process::exit(1);
+    }
+}
+
+/// `println!` for command output: see [`emit`].
+macro_rules! out {
+    () => { $crate::cli::emit(format_args!("")) };
+    ($($arg:tt)*) => { $crate::cli::emit(format_args!($($arg)*)) };
+}
+pub(crate) use out;
+
 fn install_panic_hook() {
     std::panic::set_hook(Box::new(|info| {
         let what = crate::spire::panic_text(info.payload());

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 
 use super::Output;
+use super::out;
 use crate::config::ranges;
 use crate::facts::{Gatherer, UnixConfig};
 use crate::sandbox::{Limits, LoadedModule, ModuleSpec, Runtime, RuntimeSettings};
@@ -108,17 +109,17 @@ fn inspect(file: &Path, config: String, output: Output) -> anyhow::Result<ExitCo
         "metadata": m.info(),
     });
     match output {
-        Output::Json => println!("{}", serde_json::to_string_pretty(&json)?),
+        Output::Json => out!("{}", serde_json::to_string_pretty(&json)?),
         Output::Text => {
-            println!("file:        {}", file.display());
-            println!("size:        {} bytes", m.size());
-            println!("sha256:      {}", m.digest());
-            println!("name:        {} {}", m.info().name, m.info().version);
-            println!("description: {}", m.info().description);
-            println!("imports:     {}", m.imports().join(", "));
-            println!("exports:     {}", m.exports().join(", "));
-            println!("config:      accepted by validate-config");
-            println!(
+            out!("file:        {}", file.display());
+            out!("size:        {} bytes", m.size());
+            out!("sha256:      {}", m.digest());
+            out!("name:        {} {}", m.info().name, m.info().version);
+            out!("description: {}", m.info().description);
+            out!("imports:     {}", m.imports().join(", "));
+            out!("exports:     {}", m.exports().join(", "));
+            out!("config:      accepted by validate-config");
+            out!(
                 "\nconfig block:\nmodule \"{}\" {{\n  path   = \"{}\"\n  sha256 = \"{}\"\n}}",
                 default_name(file),
                 file.display(),
@@ -182,25 +183,25 @@ fn run_once(args: &RunArgs) -> anyhow::Result<ExitCode> {
                 "elapsed_us": stats.elapsed.as_micros(),
                 "logs": stats.logs,
             });
-            println!("{}", serde_json::to_string_pretty(&json)?);
+            out!("{}", serde_json::to_string_pretty(&json)?);
         }
         Output::Text => {
-            println!("selectors:");
+            out!("selectors:");
             for s in &out.selectors {
-                println!("  {s}");
+                out!("  {s}");
             }
             if !out.facts.is_empty() {
-                println!("facts:");
+                out!("facts:");
                 for (k, v) in &out.facts {
-                    println!("  {k} = {v}");
+                    out!("  {k} = {v}");
                 }
             }
-            println!("fuel used: {} of {}", stats.fuel_used, module.spec().limits.fuel);
-            println!("time:      {} µs (fresh instance)", stats.elapsed.as_micros());
+            out!("fuel used: {} of {}", stats.fuel_used, module.spec().limits.fuel);
+            out!("time:      {} µs (fresh instance)", stats.elapsed.as_micros());
             if !stats.logs.is_empty() {
-                println!("logs:");
+                out!("logs:");
                 for l in &stats.logs {
-                    println!("  [{}] {}", l.level, l.message);
+                    out!("  [{}] {}", l.level, l.message);
                 }
             }
         }
@@ -240,8 +241,8 @@ fn bench(args: &RunArgs, iterations: usize) -> anyhow::Result<ExitCode> {
         "fuel_per_call": fuel,
     });
     match args.output {
-        Output::Json => println!("{}", serde_json::to_string_pretty(&summary)?),
-        Output::Text => println!(
+        Output::Json => out!("{}", serde_json::to_string_pretty(&summary)?),
+        Output::Text => out!(
             "{}: {} fresh-instance calls ({:?} allocator): median {:.1} µs, p99 {:.1} µs, min {:.1} µs, {:.0} calls/s, {} fuel/call",
             module.name(),
             samples.len(),

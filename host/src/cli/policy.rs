@@ -12,6 +12,7 @@ use anyhow::Context;
 use serde_json::{Value, json};
 
 use super::ConfigArgs;
+use super::out;
 use crate::attestation::Outcome;
 use crate::config::Config;
 use crate::policy::fixture::{self, Subject};
@@ -192,7 +193,7 @@ pub(super) fn run(cmd: PolicyCommand) -> anyhow::Result<ExitCode> {
         }
         PolicyCommand::Unlink { link_id, set } => edit_links(&Set::resolve(&set)?, &link_id, None),
         PolicyCommand::Schema => {
-            print!("{}", crate::policy::SCHEMA);
+            super::emit_text(crate::policy::SCHEMA);
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -204,21 +205,21 @@ fn check(set: &Set, deny_warnings: bool) -> anyhow::Result<ExitCode> {
         Err(e) => {
             let all = problems(&e);
             for p in &all {
-                println!("{p}");
+                out!("{p}");
             }
-            println!("{}: {} problem{}; the host would refuse this set", set.name(), all.len(), plural(all.len()));
+            out!("{}: {} problem{}; the host would refuse this set", set.name(), all.len(), plural(all.len()));
             return Ok(ExitCode::FAILURE);
         }
     };
     for w in policies.warnings() {
-        println!("{w}");
+        out!("{w}");
     }
     let count = |k: PolicyKind| policies.policies().values().filter(|m| m.kind == k).count();
     let node_rules = match policies.node_rules().len() {
         0 => String::new(),
         n => format!(", {n} node identity rule{}", plural(n)),
     };
-    println!(
+    out!(
         "{}: ok: {} policies ({} identity rules{node_rules}), {} templates, {} links, {} ID prefixes; generation {}",
         set.name(),
         count(PolicyKind::Static),
@@ -229,7 +230,7 @@ fn check(set: &Set, deny_warnings: bool) -> anyhow::Result<ExitCode> {
         policies.generation()
     );
     if deny_warnings && !policies.warnings().is_empty() {
-        println!("{} warning{} denied (--deny-warnings)", policies.warnings().len(), plural(policies.warnings().len()));
+        out!("{} warning{} denied (--deny-warnings)", policies.warnings().len(), plural(policies.warnings().len()));
         return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)
@@ -320,7 +321,7 @@ fn fmt(paths: Vec<PathBuf>, check: bool) -> anyhow::Result<ExitCode> {
         let pretty = match format_cedar(&text) {
             Ok(p) => p,
             Err(e) => {
-                println!("{}: cannot format: {}", file.display(), e.replace('\n', " "));
+                out!("{}: cannot format: {}", file.display(), e.replace('\n', " "));
                 failed += 1;
                 continue;
             }
@@ -330,14 +331,14 @@ fn fmt(paths: Vec<PathBuf>, check: bool) -> anyhow::Result<ExitCode> {
         }
         unformatted += 1;
         if check {
-            println!("{}: not formatted", file.display());
+            out!("{}: not formatted", file.display());
         } else {
             super::replace::replace_file(file, &pretty)?;
-            println!("{}: formatted", file.display());
+            out!("{}: formatted", file.display());
         }
     }
     if check {
-        println!("{} of {} files not formatted", unformatted, files.len());
+        out!("{} of {} files not formatted", unformatted, files.len());
     }
     Ok(if failed > 0 || (check && unformatted > 0) { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }
@@ -383,18 +384,18 @@ fn diff(set: &Set, against: &Path, fixtures: Vec<PathBuf>) -> anyhow::Result<Exi
                 }
             };
             if d.is_empty() {
-                println!("same {}: {}", file.display(), f.name);
+                out!("same {}: {}", file.display(), f.name);
                 same += 1;
             } else {
-                println!("DIFF {}: {}", file.display(), f.name);
+                out!("DIFF {}: {}", file.display(), f.name);
                 for line in d {
-                    println!("       {line}");
+                    out!("       {line}");
                 }
                 differ += 1;
             }
         }
     }
-    println!("{same} same, {differ} differ");
+    out!("{same} same, {differ} differ");
     Ok(if differ == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
@@ -417,9 +418,9 @@ fn test(set: &Set, paths: Vec<PathBuf>) -> anyhow::Result<ExitCode> {
         Ok(p) => p,
         Err(e) => {
             for p in problems(&e) {
-                println!("{p}");
+                out!("{p}");
             }
-            println!("0 passed, {} failed (the policy set does not load)", files.len().max(1));
+            out!("0 passed, {} failed (the policy set does not load)", files.len().max(1));
             return Ok(ExitCode::FAILURE);
         }
     };
@@ -428,7 +429,7 @@ fn test(set: &Set, paths: Vec<PathBuf>) -> anyhow::Result<ExitCode> {
         let fixtures = match fixture::read(file) {
             Ok(f) => f,
             Err(e) => {
-                println!("FAIL {e}");
+                out!("FAIL {e}");
                 failed += 1;
                 continue;
             }
@@ -437,30 +438,30 @@ fn test(set: &Set, paths: Vec<PathBuf>) -> anyhow::Result<ExitCode> {
             let label = format!("{}: {}", file.display(), f.name);
             match fixture::run(&policies, f) {
                 Ok(o) if o.failures.is_empty() => {
-                    println!("ok   {label}");
+                    out!("ok   {label}");
                     passed += 1;
                 }
                 Ok(o) => {
-                    println!("FAIL {label}");
+                    out!("FAIL {label}");
                     for why in &o.failures {
-                        println!("       {why}");
+                        out!("       {why}");
                     }
                     failed += 1;
                 }
                 Err(e) => {
-                    println!("FAIL {label}\n       {e}");
+                    out!("FAIL {label}\n       {e}");
                     failed += 1;
                 }
             }
         }
     }
     if passed + failed == 0 {
-        println!(
+        out!(
             "no fixtures found under {}",
             paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
         );
     }
-    println!("{passed} passed, {failed} failed");
+    out!("{passed} passed, {failed} failed");
     Ok(if failed == 0 && passed > 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
@@ -486,7 +487,7 @@ fn explain_node(policies: &Policies, agent: &AgentFacts, now: std::time::SystemT
     let decision = policies.decide_node_at(agent, now)?;
     let mut record = crate::audit::node_record(Some(agent), Some(&decision), None, true, now);
     record["policies"] = policy_texts(policies, decision.determining.iter().map(String::as_str));
-    println!("{}", serde_json::to_string_pretty(&record)?);
+    out!("{}", serde_json::to_string_pretty(&record)?);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -543,7 +544,7 @@ fn explain(set: &Set, facts: &Path, selector: Option<&str>, now: Option<&str>) -
         };
     }
     record["policies"] = policy_texts(&policies, ids.into_iter());
-    println!("{}", serde_json::to_string_pretty(&record)?);
+    out!("{}", serde_json::to_string_pretty(&record)?);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -589,13 +590,13 @@ fn edit_links(set: &Set, link_id: &str, entry: Option<Value>) -> anyhow::Result<
     files[index].text = serde_json::to_string_pretty(&list)? + "\n";
     if let Err(e) = set.load_files(&files) {
         for p in problems(&e) {
-            println!("{p}");
+            out!("{p}");
         }
-        println!("not written: the host would refuse the set with this change");
+        out!("not written: the host would refuse the set with this change");
         return Ok(ExitCode::FAILURE);
     }
     super::replace::replace_file(&path, &files[index].text)?;
-    println!("{message}");
+    out!("{message}");
     Ok(ExitCode::SUCCESS)
 }
 

@@ -83,8 +83,16 @@ fn per_node_one_entry_per_id_and_node() {
     let d = desired(&p, &settings(Mode::PerNode), &pods, &[], &nodes, SystemTime::now()).unwrap();
     let agent = |n: &str| format!("spiffe://example.org/spire/agent/k8s_psat/prod/{n}");
     let mut want = vec![
-        ("spiffe://example.org/app/web".to_owned(), agent("nu-1"), "k8s:spiffe-id:spiffe://example.org/app/web".to_owned()),
-        ("spiffe://example.org/app/web".to_owned(), agent("nu-2"), "k8s:spiffe-id:spiffe://example.org/app/web".to_owned()),
+        (
+            "spiffe://example.org/app/web".to_owned(),
+            agent("nu-1"),
+            "k8s:spiffe-id:spiffe://example.org/app/web".to_owned(),
+        ),
+        (
+            "spiffe://example.org/app/web".to_owned(),
+            agent("nu-2"),
+            "k8s:spiffe-id:spiffe://example.org/app/web".to_owned(),
+        ),
         (
             "spiffe://example.org/ns/shop/sa/web".to_owned(),
             agent("nu-1"),
@@ -101,7 +109,11 @@ fn per_node_one_entry_per_id_and_node() {
     got.sort();
     assert_eq!(got, want);
     assert_eq!(d.skipped, BTreeMap::from([("gated", 1), ("node unknown", 1), ("unscheduled", 1)]));
-    let web_on_1 = d.entries.values().find(|w| w.entry.spiffe_id.ends_with("/app/web") && w.entry.parent_id.ends_with("nu-1")).unwrap();
+    let web_on_1 = d
+        .entries
+        .values()
+        .find(|w| w.entry.spiffe_id.ends_with("/app/web") && w.entry.parent_id.ends_with("nu-1"))
+        .unwrap();
     assert_eq!(web_on_1.pods, 2);
     assert_eq!(web_on_1.rules, ["by-app"]);
     assert_eq!(web_on_1.entry.dns_names, ["web.shop.svc"]);
@@ -129,7 +141,8 @@ fn per_pod_is_spire_controller_manager_s_shape() {
         )]
     );
     let restarted = [pod("shop", "web-1", "u2", "web", "node-1", None)];
-    let again = desired(&p, &settings(Mode::PerPod), &restarted, &[], &[node("node-1", "nu-1")], SystemTime::now()).unwrap();
+    let again =
+        desired(&p, &settings(Mode::PerPod), &restarted, &[], &[node("node-1", "nu-1")], SystemTime::now()).unwrap();
     assert_ne!(again.entries.keys().next(), d.entries.keys().next(), "per pod, a new pod UID is a new entry");
 }
 
