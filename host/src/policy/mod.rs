@@ -23,6 +23,7 @@ mod rules;
 mod slice;
 mod source;
 mod template;
+mod watched;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -40,6 +41,7 @@ pub use possible::PodDecision;
 pub use rules::{AGENT_PATH, IdentityRule, NodeRule};
 pub use source::{PolicyFile, Unlistable, default_files, files_under, is_hidden, is_policy_input, read_dir};
 pub use template::{RenderEnv, RenderError, RenderSubject, Template, TemplateError, ValueRule, Var};
+pub use watched::WatchedPolicies;
 
 use crate::selector::Selector;
 use crate::spiffe_id::TrustDomain;

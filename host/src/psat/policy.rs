@@ -5,11 +5,11 @@
 //! rule may choose its agent ID.
 
 use std::path::PathBuf;
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::attest::{Attested, PsatError, quoted_list};
-use crate::policy::{NodeDecision, NodeVerdict, Policies, PolicyError, PolicyFile, PolicySettings, read_dir};
+use crate::policy::{NodeDecision, NodeVerdict, Policies, PolicyError, PolicySettings, WatchedPolicies};
 use crate::spiffe_id::TrustDomain;
 
 /// The server role's `policy { … }` block.
@@ -21,17 +21,10 @@ pub struct NodePolicySettings {
     pub reload_interval: Duration,
 }
 
-/// The node policy set in force, and the files it was built from.
-struct Loaded {
-    files: Vec<PolicyFile>,
-    policies: Arc<Policies>,
-}
-
 /// A node policy set that can be reloaded while agents are attested.
 pub struct NodePolicy {
     settings: NodePolicySettings,
-    trust_domain: TrustDomain,
-    current: RwLock<Loaded>,
+    set: WatchedPolicies,
 }
 
 impl std::fmt::Debug for NodePolicy {
@@ -43,17 +36,12 @@ impl std::fmt::Debug for NodePolicy {
 impl NodePolicy {
     /// Read and check the set in `settings.dir`, for agents of `trust_domain`.
     pub fn load(settings: NodePolicySettings, trust_domain: TrustDomain) -> Result<Self, PolicyError> {
-        let files = read_dir(&settings.dir)?;
-        let policies = Arc::new(Policies::from_files(&files, &Self::policy_settings(&settings), &trust_domain)?);
-        Ok(Self { settings, trust_domain, current: RwLock::new(Loaded { files, policies }) })
-    }
-
-    fn policy_settings(settings: &NodePolicySettings) -> PolicySettings {
-        PolicySettings {
+        let policy_settings = PolicySettings {
             dir: Some(settings.dir.clone()),
             reload_interval: settings.reload_interval,
             ..PolicySettings::default()
-        }
+        };
+        Ok(Self { set: WatchedPolicies::load(policy_settings, trust_domain)?, settings })
     }
 
     /// The settings it was loaded with.
@@ -63,35 +51,14 @@ impl NodePolicy {
 
     /// The set in force.
     pub fn policies(&self) -> Arc<Policies> {
-        Arc::clone(&self.current.read().unwrap_or_else(PoisonError::into_inner).policies)
+        self.set.policies()
     }
 
     /// Read the directory again; when a file changed, load the set and swap it in. Returns the
     /// generations (`from`, `to`) when a new set is in force; a set that does not load leaves
     /// the old one in force, and is refused again only when its files change once more.
     pub fn reload(&self) -> Result<Option<(String, String)>, PolicyError> {
-        let files = read_dir(&self.settings.dir)?;
-        let (same, from) = {
-            let current = self.current.read().unwrap_or_else(PoisonError::into_inner);
-            (current.files == files, current.policies.generation().to_owned())
-        };
-        if same {
-            return Ok(None);
-        }
-        let loaded = Policies::from_files(&files, &Self::policy_settings(&self.settings), &self.trust_domain);
-        let mut current = self.current.write().unwrap_or_else(PoisonError::into_inner);
-        match loaded {
-            Ok(policies) => {
-                let to = policies.generation().to_owned();
-                *current = Loaded { files, policies: Arc::new(policies) };
-                Ok((to != from).then_some((from, to)))
-            }
-            Err(e) => {
-                // Remember the refused files, so the refusal is logged once, not every tick.
-                current.files = files;
-                Err(e)
-            }
-        }
+        self.set.reload()
     }
 
     /// Ask the set in force about an attested agent.
