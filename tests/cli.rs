@@ -807,7 +807,11 @@ fn image_verify_reaches_a_registry_through_https_proxy_except_for_no_proxy_hosts
 fn output_to_a_closed_pipe_ends_quietly() {
     let examples = concat!(env!("CARGO_MANIFEST_DIR"), "/../policies/examples/node-attestation");
     let facts = format!("{examples}/tests/facts/gpu.json");
-    for args in [vec!["policy", "schema"], vec!["policy", "explain", examples, "--facts", &facts], vec!["policy", "test", examples]] {
+    for args in [
+        vec!["policy", "schema"],
+        vec!["policy", "explain", examples, "--facts", &facts],
+        vec!["policy", "test", examples],
+    ] {
         let (reader, writer) = std::io::pipe().unwrap();
         drop(reader);
         let out = Command::new(env!("CARGO_BIN_EXE_attestor"))

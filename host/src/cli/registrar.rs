@@ -100,6 +100,11 @@ fn print_wanted(w: &Desired) {
     let skipped: Vec<String> = w.skipped.iter().map(|(why, n)| format!("{n} {why}")).collect();
     let skipped = if skipped.is_empty() { String::new() } else { format!(" (no entries for {})", skipped.join(", ")) };
     out!("pods: {} seen{skipped}; {} entries wanted", w.pods, w.entries.len());
+    for (rule, pods) in &w.not_rendered {
+        out!(
+            "rule {rule}: matches {pods} pod(s) but renders no ID for them (a label they lack, or a value that cannot be a path segment)"
+        );
+    }
     for rule in &w.needs_runtime {
         out!(
             "rule {rule}: its templates need what only a running process has ({{unix.…}} or {{fact:…}}): no entry can be made for it"

@@ -37,7 +37,7 @@ pub use decision::{Candidate, Decision, Fate, IssuedId, SelectorReport, Suppress
 pub use error::{DecideError, Location, PolicyError};
 pub use load::{PolicyKind, PolicyMeta, SCHEMA};
 pub use node::{NodeDecision, NodeVerdict};
-pub use possible::PodDecision;
+pub use possible::{Approximation, PodDecision};
 pub use rules::{AGENT_PATH, IdentityRule, NodeRule};
 pub use source::{PolicyFile, Unlistable, default_files, files_under, is_hidden, is_policy_input, read_dir};
 pub use template::{RenderEnv, RenderError, RenderSubject, Template, TemplateError, ValueRule, Var};

@@ -3,10 +3,17 @@
 //! The registrar knows a pod's object, its namespace's labels and its node, not the process that
 //! will ask: its unix facts, its module facts, the sources that gave it selectors and its image's
 //! Sigstore verdict are unknown. Each pass runs with those as Cedar unknowns (partial
-//! evaluation), and every answer that depends on them counts the way that issues more: an
-//! identity rule that may match is taken, a gate or guard that may match is not. An entry that
-//! exists for an ID the process is then refused is harmless (its `spiffe-id` selector still
-//! needs the runtime decision); a missing entry would refuse an ID the policies allow.
+//! evaluation), and an answer that depends on them counts the way the entries need:
+//!
+//! * [`Approximation::Over`], for entries whose `spiffe-id` selector still needs attestor's
+//!   runtime decision (`per_node`): an identity rule that may match is taken, a gate or guard
+//!   that may match is not. An entry for an ID the process is then refused is harmless; a
+//!   missing entry would refuse an ID the policies allow.
+//! * [`Approximation::Under`], for entries that are the decision (`per_pod`, for SPIRE's own
+//!   `k8s` plugin, which knows nothing of attestor's policies): only a rule that matches
+//!   whatever the process is taken, and a gate or guard that may match refuses.
+//!
+//! A fallback rule's ID is left out when a non-fallback rule gives an ID whatever the process.
 //!
 //! Cedar cannot make an entity's tags unknown, so a policy that reads the workload's tags
 //! (module and host facts: `principal.hasTag`, `principal.getTag`) is judged whole: an identity
@@ -28,6 +35,15 @@ use super::template::{RenderEnv, RenderSubject, ValueRule, Var};
 use super::{IdentityRule, Pass, Policies};
 use crate::workload::{ContainerFacts, Facts, Gid, KubernetesFacts, Pid, Uid, UnixFacts, Workload};
 
+/// Which way a decision from a pod object errs where it depends on what only a process has.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Approximation {
+    /// Take every ID that may be issued (entries the runtime decision still guards).
+    Over,
+    /// Take only IDs issued whatever the process (entries that are the decision).
+    Under,
+}
+
 /// What the identity rules may issue to the processes of one pod.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PodDecision {
@@ -36,6 +52,9 @@ pub struct PodDecision {
     pub ids: Vec<IssuedId>,
     /// Identity rules that may match but whose templates need what only a running process has.
     pub needs_runtime: Vec<String>,
+    /// Identity rules that match but render no ID for this pod (a label it lacks, a value that
+    /// cannot be a path segment).
+    pub not_rendered: Vec<String>,
     /// The `attest` gates that refuse the pod whatever the process (empty: not refused).
     pub gated_by: Vec<String>,
 }
@@ -70,43 +89,72 @@ fn unknown_process(pod: &KubernetesFacts, container: &ContainerFacts) -> Workloa
 struct Possible {
     /// `forbid`s that hold whatever the unknowns (and do not read tags), or that error.
     refusing: Vec<String>,
-    /// `permit`s that hold or may hold.
+    /// `forbid`s that may hold, depending on the unknowns (or that read tags).
+    may_refuse: Vec<String>,
+    /// `permit`s that hold whatever the unknowns (and do not read tags).
     permitting: BTreeSet<String>,
+    /// `permit`s that may hold, depending on the unknowns.
+    may_permit: BTreeSet<String>,
+}
+
+impl Possible {
+    /// Whether the request is refused, erring as `approx` says.
+    fn refused(&self, approx: Approximation) -> bool {
+        !self.refusing.is_empty() || (approx == Approximation::Under && !self.may_refuse.is_empty())
+    }
+}
+
+/// One candidate of one container: the ID, whether it is a fallback's, and whether it is issued
+/// whatever the process.
+struct Found {
+    issued: IssuedId,
+    fallback: bool,
+    certain: bool,
+}
+
+/// What one pod's decision gathers over its containers.
+#[derive(Default)]
+struct Gathered {
+    ids: Vec<IssuedId>,
+    needs_runtime: BTreeSet<String>,
+    not_rendered: BTreeSet<String>,
+    gated: BTreeSet<String>,
 }
 
 impl Policies {
     /// What the processes of `pod` (its `container` field ignored) may be issued, for each of
-    /// `containers`, as of `now`.
+    /// `containers`, as of `now`, erring as `approx` says.
     pub fn possible_ids(
         &self,
         pod: &KubernetesFacts,
         containers: &[ContainerFacts],
         now: SystemTime,
+        approx: Approximation,
     ) -> Result<PodDecision, DecideError> {
-        let mut out = PodDecision::default();
-        let mut needs_runtime = BTreeSet::new();
-        let mut gated = BTreeSet::new();
+        let mut g = Gathered::default();
         for container in containers {
             let w = unknown_process(pod, container);
-            self.possible_for(&w, now, &mut out.ids, &mut needs_runtime, &mut gated)?;
+            self.possible_for(&w, now, approx, &mut g)?;
         }
-        out.ids.sort_by(|a, b| a.id.cmp(&b.id));
-        out.needs_runtime = needs_runtime.into_iter().collect();
+        let mut ids = g.ids;
+        ids.sort_by(|a, b| a.id.cmp(&b.id));
         // Refused outright only when every container's process is refused.
-        if out.ids.is_empty() {
-            out.gated_by = gated.into_iter().collect();
-        }
-        Ok(out)
+        let gated_by = if ids.is_empty() { g.gated.into_iter().collect() } else { Vec::new() };
+        Ok(PodDecision {
+            ids,
+            needs_runtime: g.needs_runtime.into_iter().collect(),
+            not_rendered: g.not_rendered.into_iter().collect(),
+            gated_by,
+        })
     }
 
-    /// The passes for one container's unknown process; IDs merged into `ids`.
+    /// The passes for one container's unknown process; IDs merged into `g.ids`.
     fn possible_for(
         &self,
         w: &Workload,
         now: SystemTime,
-        ids: &mut Vec<IssuedId>,
-        needs_runtime: &mut BTreeSet<String>,
-        gated: &mut BTreeSet<String>,
+        approx: Approximation,
+        g: &mut Gathered,
     ) -> Result<(), DecideError> {
         let namespace = w.kubernetes.as_ref().map(|k| k.pod.namespace.as_str());
         let subject = entities::subject_as(w, &self.trust_domain, &self.types, Known::PodObject)?;
@@ -117,8 +165,11 @@ impl Policies {
         };
         let base = Entities::from_entities(subject.entities.clone(), None).map_err(DecideError::facts)?;
         let gate = ask(Pass::Attest, &base, &self.types.attest, subject.trust_domain.clone())?;
-        if !gate.refusing.is_empty() {
-            gated.extend(gate.refusing);
+        if gate.refused(approx) {
+            g.gated.extend(gate.refusing);
+            if approx == Approximation::Under {
+                g.gated.extend(gate.may_refuse);
+            }
             return Ok(());
         }
         let proposed = ask(Pass::Propose, &base, &self.types.propose, subject.trust_domain.clone())?;
@@ -127,33 +178,39 @@ impl Policies {
             trust_domain: &self.trust_domain,
             cluster: self.cluster.as_deref(),
         };
+        let mut found: Vec<Found> = Vec::new();
         for (n, rule) in self.rules.iter().enumerate() {
-            if !proposed.permitting.contains(&rule.id) && !self.reads_tags.contains(&rule.id) {
+            let certain = proposed.permitting.contains(&rule.id);
+            let possible = proposed.may_permit.contains(&rule.id) || self.reads_tags.contains(&rule.id);
+            if !(certain || (possible && approx == Approximation::Over)) {
                 continue;
             }
             if rule_needs_runtime(rule) {
-                needs_runtime.insert(rule.id.clone());
+                g.needs_runtime.insert(rule.id.clone());
                 continue;
             }
-            let Some(issued) = self.render_possible(rule, &env) else { continue };
-            let candidate = entities::candidate(
-                &self.types,
-                n,
-                &issued.id,
-                &rule.id,
-                self.prefixes.longest(issued.id.path()).map(|(p, _)| p),
-            )?;
-            let mut all = vec![candidate];
-            if let Some((p, owners)) = self.prefixes.longest(issued.id.path()) {
+            let Some(issued) = self.render_possible(rule, &env) else {
+                g.not_rendered.insert(rule.id.clone());
+                continue;
+            };
+            let prefix = self.prefixes.longest(issued.id.path());
+            let mut all = vec![entities::candidate(&self.types, n, &issued.id, &rule.id, prefix.map(|(p, _)| p))?];
+            if let Some((p, owners)) = prefix {
                 all.push(entities::id_prefix(&self.types, p, owners)?);
             }
             let store = base.clone().add_entities(all, None).map_err(DecideError::facts)?;
-            if !ask(Pass::Issue, &store, &self.types.issue, self.types.candidate_uid(n))?.refusing.is_empty() {
+            let guards = ask(Pass::Issue, &store, &self.types.issue, self.types.candidate_uid(n))?;
+            if guards.refused(approx) {
                 continue;
             }
-            match ids.iter_mut().find(|x| x.id == issued.id) {
-                Some(existing) => existing.absorb(issued),
-                None => ids.push(issued),
+            found.push(Found { issued, fallback: rule.fallback, certain: certain && guards.may_refuse.is_empty() });
+        }
+        // Fallbacks only where no other rule gives an ID whatever the process.
+        let primary = found.iter().any(|f| !f.fallback && f.certain);
+        for f in found.into_iter().filter(|f| !(primary && f.fallback)) {
+            match g.ids.iter_mut().find(|x| x.id == f.issued.id) {
+                Some(existing) => existing.absorb(f.issued),
+                None => g.ids.push(f.issued),
             }
         }
         Ok(())
@@ -190,22 +247,48 @@ impl Policies {
             .map_err(|e| DecideError::Request(Box::new(e)))?;
         let set = self.slice(pass)?.for_namespace(namespace);
         let response: PartialResponse = self.authorizer.is_authorized_partial(&request, set, store);
-        let mut refusing: Vec<String> = response
-            .definitely_satisfied()
-            .filter(|p| p.effect() == Effect::Forbid)
-            .map(|p| p.id().to_string())
-            .chain(response.definitely_errored().map(ToString::to_string))
-            .filter(|id| !self.reads_tags.contains(id) && !id.starts_with("baseline-"))
-            .collect();
-        refusing.sort();
-        refusing.dedup();
-        let permitting = response
-            .definitely_satisfied()
-            .chain(response.nontrivial_residuals())
-            .filter(|p| p.effect() == Effect::Permit)
-            .map(|p| p.id().to_string())
-            .collect();
-        Ok(Possible { refusing, permitting })
+        let id = |p: &cedar_policy::Policy| p.id().to_string();
+        let counts = |id: &String| !id.starts_with("baseline-");
+        let (mut refusing, mut may_refuse, mut permitting, mut may_permit) =
+            (BTreeSet::new(), BTreeSet::new(), BTreeSet::new(), BTreeSet::new());
+        for p in response.definitely_satisfied() {
+            let (sure, maybe) = match p.effect() {
+                Effect::Forbid => (&mut refusing, &mut may_refuse),
+                Effect::Permit => (&mut permitting, &mut may_permit),
+            };
+            // A policy reading tags saw none: its answer says nothing about a real process.
+            if self.reads_tags.contains(&id(&p)) {
+                maybe.insert(id(&p))
+            } else {
+                sure.insert(id(&p))
+            };
+        }
+        for p in response.nontrivial_residuals() {
+            match p.effect() {
+                Effect::Forbid => may_refuse.insert(id(&p)),
+                Effect::Permit => may_permit.insert(id(&p)),
+            };
+        }
+        for e in response.definitely_errored() {
+            let e = e.to_string();
+            if self.reads_tags.contains(&e) {
+                may_refuse.insert(e)
+            } else {
+                refusing.insert(e)
+            };
+        }
+        // Tag readers the evaluation judged false may still hold for a real process.
+        for tagged in &self.reads_tags {
+            if let Some(p) = response.get(&cedar_policy::PolicyId::new(tagged)) {
+                match p.effect() {
+                    Effect::Forbid => may_refuse.insert(tagged.clone()),
+                    Effect::Permit => may_permit.insert(tagged.clone()),
+                };
+            }
+        }
+        let refusing: Vec<String> = refusing.into_iter().filter(counts).collect();
+        let may_refuse: Vec<String> = may_refuse.into_iter().filter(counts).collect();
+        Ok(Possible { refusing, may_refuse, permitting, may_permit })
     }
 }
 

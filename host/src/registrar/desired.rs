@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 use super::entry::{Entry, EntrySelector};
 use super::pods::{self, Skipped};
 use super::settings::{Mode, RegistrarSettings};
-use crate::policy::{DecideError, IssuedId, Policies};
+use crate::policy::{Approximation, DecideError, IssuedId, Policies};
 use crate::spiffe_id::{SpiffeId, TrustDomain};
 
 /// The selector type entries carry: the name SPIRE gives the workload attestor plugin.
@@ -35,6 +35,8 @@ pub struct Desired {
     pub entries: BTreeMap<String, Wanted>,
     /// Identity rules that may match but need what only a running process has (reported once).
     pub needs_runtime: BTreeSet<String>,
+    /// Identity rules that match some pod but render no ID for it, with how many pods.
+    pub not_rendered: BTreeMap<String, usize>,
     /// Pods given no entry, by reason (`unscheduled`, `finished`, `terminating`, `incomplete`,
     /// `node unknown`, `gated`).
     pub skipped: BTreeMap<&'static str, usize>,
@@ -112,8 +114,11 @@ pub fn desired(
             *out.skipped.entry("node unknown").or_default() += 1;
             continue;
         };
-        let decision = policies.possible_ids(&view.facts, &view.containers, now)?;
+        let decision = policies.possible_ids(&view.facts, &view.containers, now, approximation(settings.mode))?;
         out.needs_runtime.extend(decision.needs_runtime);
+        for rule in decision.not_rendered {
+            *out.not_rendered.entry(rule).or_default() += 1;
+        }
         if decision.ids.is_empty() && !decision.gated_by.is_empty() {
             *out.skipped.entry("gated").or_default() += 1;
             continue;
@@ -132,6 +137,16 @@ pub fn desired(
         })
         .collect();
     Ok(out)
+}
+
+/// How decisions from a pod object err per mode: `per_node` entries carry the `spiffe-id`
+/// selector, so attestor's runtime decision still guards them and they may be too many;
+/// `per_pod` entries are SPIRE's only check, so they may only be too few.
+pub fn approximation(mode: Mode) -> Approximation {
+    match mode {
+        Mode::PerNode => Approximation::Over,
+        Mode::PerPod => Approximation::Under,
+    }
 }
 
 fn skipped_name(why: Skipped) -> &'static str {

@@ -20,7 +20,7 @@ fn pod(ns: &str, sa: &str) -> KubernetesFacts {
 
 fn ids(p: &Policies, pod: &KubernetesFacts, containers: &[&str]) -> PodDecision {
     let containers: Vec<ContainerFacts> = containers.iter().map(|c| sample::container(*c)).collect();
-    p.possible_ids(pod, &containers, SystemTime::now()).unwrap()
+    p.possible_ids(pod, &containers, SystemTime::now(), Approximation::Over).unwrap()
 }
 
 fn id_strings(d: &PodDecision) -> Vec<String> {
@@ -169,4 +169,91 @@ when { principal has k8s && principal.k8s.pod.hasTag("tier") };
     )
     .unwrap();
     assert_eq!(id_strings(&ids(&p, &pod("payments", "ledger"), &["app"])), ["spiffe://example.org/app/web"]);
+}
+
+fn under(p: &Policies, pod: &KubernetesFacts) -> PodDecision {
+    p.possible_ids(pod, &[sample::container("app")], SystemTime::now(), Approximation::Under).unwrap()
+}
+
+#[test]
+fn under_approximation_takes_only_what_holds_whatever_the_process() {
+    let p = load(&format!(
+        r#"{SA_RULE}
+@id("ops-root")
+@spiffe_id("spiffe://{{trust_domain}}/ops/{{k8s.pod_name}}")
+permit (principal, action == Attest::Action::"propose", resource)
+when {{ principal has k8s && principal.k8s.namespace.name == "ops" && principal.unix.uid == 0 }};
+@id("team")
+@spiffe_id("spiffe://{{trust_domain}}/team/{{k8s.namespace}}")
+permit (principal, action == Attest::Action::"propose", resource)
+when {{ principal.hasTag("team.owner") }};
+@id("signed-only")
+forbid (principal, action == Attest::Action::"issue", resource)
+when {{ resource.path like "/ns/secure/*" }}
+unless {{ principal has k8s && principal.k8s has image && principal.k8s.image has sigstore && principal.k8s.image.sigstore.verified }};
+@id("no-root-in-ops")
+forbid (principal in Attest::Namespace::"ops", action == Attest::Action::"attest", resource) when {{ principal.unix.uid == 0 }};
+"#
+    ))
+    .unwrap();
+    // Over: every rule that may match; under: only the SA rule, which holds for any process.
+    assert_eq!(
+        id_strings(&ids(&p, &pod("payments", "ledger"), &["app"])),
+        ["spiffe://example.org/ns/payments/sa/ledger", "spiffe://example.org/team/payments"]
+    );
+    assert_eq!(id_strings(&under(&p, &pod("payments", "ledger"))), ["spiffe://example.org/ns/payments/sa/ledger"]);
+    // A guard that may refuse (the Sigstore verdict is unknown) refuses under, not over.
+    assert_eq!(id_strings(&ids(&p, &pod("secure", "vault"), &["app"])).len(), 2);
+    assert_eq!(id_strings(&under(&p, &pod("secure", "vault"))), Vec::<String>::new());
+    // A gate that may refuse refuses the whole pod under.
+    let d = under(&p, &pod("ops", "admin"));
+    assert!(d.ids.is_empty());
+    assert_eq!(d.gated_by, ["no-root-in-ops"]);
+    assert_eq!(id_strings(&ids(&p, &pod("ops", "admin"), &["app"])).len(), 3);
+}
+
+#[test]
+fn a_fallback_is_left_out_where_another_rule_holds_whatever_the_process() {
+    let p = load(&format!(
+        r#"
+@id("app")
+@spiffe_id("spiffe://{{trust_domain}}/app/{{label:app}}")
+permit (principal, action == Attest::Action::"propose", resource)
+when {{ principal has k8s && principal.k8s.pod.hasTag("app") }};
+@id("root-app")
+@spiffe_id("spiffe://{{trust_domain}}/root/{{k8s.namespace}}")
+permit (principal, action == Attest::Action::"propose", resource)
+when {{ principal.unix.uid == 0 }};
+@id("fallback")
+@fallback
+@spiffe_id("spiffe://{{trust_domain}}/ns/{{k8s.namespace}}/sa/{{k8s.service_account}}")
+permit (principal, action == Attest::Action::"propose", resource);
+"#
+    ))
+    .unwrap();
+    let labelled = pod("shop", "web");
+    let unlabelled = sample::pod("shop", "batch").uid("pod-2").name("job-1").node("node-1").facts();
+    // `app` holds for any process of a labelled pod: the fallback goes.
+    assert_eq!(
+        id_strings(&ids(&p, &labelled, &["app"])),
+        ["spiffe://example.org/app/web", "spiffe://example.org/root/shop"]
+    );
+    // Without the label only `root-app` may hold, and it depends on the process: the fallback stays.
+    assert_eq!(
+        id_strings(&ids(&p, &unlabelled, &["app"])),
+        ["spiffe://example.org/ns/shop/sa/batch", "spiffe://example.org/root/shop"]
+    );
+    assert_eq!(id_strings(&under(&p, &unlabelled)), ["spiffe://example.org/ns/shop/sa/batch"]);
+}
+
+#[test]
+fn rules_that_match_but_cannot_render_are_named() {
+    let p = load(
+        r#"@id("by-tier") @spiffe_id("spiffe://{trust_domain}/tier/{label:tier}")
+permit (principal, action == Attest::Action::"propose", resource);"#,
+    )
+    .unwrap();
+    let d = ids(&p, &pod("shop", "web"), &["app"]);
+    assert!(d.ids.is_empty());
+    assert_eq!(d.not_rendered, ["by-tier"]);
 }
