@@ -24,8 +24,8 @@
 //!     ([`FakeApiServer::compact`]) the stream is one `ERROR` event with a 410 `Expired`
 //!     `Status`, as etcd's compaction makes a real server answer; `resourceVersion=0` (or none)
 //!     starts with an `ADDED` event per current object;
-//!   - [`Behaviour::down`] drops every connection (open watches included) as a server that
-//!     went away; [`Behaviour::stall_watches`] stops delivering changes to open watches (a
+//!   - [`FakeApiServer::set_down`] drops every connection (open watches included) as a server
+//!     that went away, and every new one until it is brought back; [`Behaviour::stall_watches`] stops delivering changes to open watches (a
 //!     partitioned connection: the events are lost to it).
 //!
 //! Every request is logged (watches when they start).

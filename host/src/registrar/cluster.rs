@@ -195,7 +195,7 @@ fn sorted<K: kube::Resource>(mut objects: Vec<K>) -> Vec<K> {
 
 /// Lists all three collections once, each fully paged ([`PAGE_SIZE`] per page, each page within
 /// [`LIST_TIMEOUT`]), stripped as the watch strips them. A list whose continue token expired
-/// (410) is started again, up to three times.
+/// (410) is started again from the first page, three attempts in all.
 pub async fn list_once(server: impl Into<ApiServer>) -> Result<Snapshot, ClusterError> {
     let server = server.into();
     let mut pods = list_all::<Pod>(&server, "pods").await?;
