@@ -1,11 +1,16 @@
 //! The registrar's reconciliation against a stateful loopback SPIRE Entry API server
 //! (`common/entry_server.rs`): pods appear, change labels, move nodes and disappear, a rule is
 //! added, entries not owned stay untouched, the server fails half a batch or a whole call, a
-//! restarted registrar converges without duplicates, and a dry run writes nothing.
+//! restarted registrar converges without duplicates, and a dry run writes nothing; and
+//! `attestor registrar --once` end to end: the real binary against the fake API server
+//! (`common/apiserver.rs`, over TLS with a kubeconfig) and the loopback Entry API server.
 #![allow(clippy::unwrap_used, missing_docs)]
 
 #[path = "common/entry_server.rs"]
 mod entry_server;
+
+#[path = "common/apiserver.rs"]
+mod apiserver;
 
 use std::collections::BTreeSet;
 use std::time::{Duration, SystemTime};
@@ -237,4 +242,111 @@ async fn a_dry_run_plans_and_writes_nothing() {
     assert_eq!(r.created, 0);
     assert!(server.entries().is_empty());
     assert!(server.log().iter().all(|c| c.method == "ListEntries"), "{:?}", server.log());
+}
+
+/// `attestor registrar --config <file> <args>`, run off the test's runtime (the fakes live on it).
+async fn registrar(config: &std::path::Path, args: &[&str]) -> (i32, String, String) {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_attestor"));
+    cmd.arg("registrar").arg("--config").arg(config).args(args).env("ATTESTOR_LOG", "off");
+    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap()).await.unwrap();
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    (out.status.code().unwrap_or(-1), text(&out.stdout), text(&out.stderr))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn once_through_the_binary_plans_writes_and_converges() {
+    use apiserver::{FakeApiServer, namespace_object, node_object, pod_object};
+    const CALLER: &str = "registrar-token";
+    let api = FakeApiServer::start(CALLER).await;
+    api.set(|b| {
+        b.callers.insert(CALLER.to_owned(), "system:serviceaccount:spire:attestor-registrar".to_owned());
+    });
+    for (name, uid) in [("node-1", "nu-1"), ("node-2", "nu-2")] {
+        api.apply(node_object(name, uid, &[]));
+    }
+    api.apply(namespace_object("shop", "ns-1", &[("env", "prod")]));
+    api.apply(pod_object("shop", "web-1", "u1", "node-1", &[("app", "web")]));
+    api.apply(pod_object("shop", "web-2", "u2", "node-1", &[("app", "web")]));
+    api.apply(pod_object("shop", "web-3", "u3", "node-2", &[("app", "web")]));
+    let entries = EntryServer::start();
+    entries.insert_raw(foreign("hand-written"));
+
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, api.ca_pem()).unwrap();
+    std::fs::write(dir.path().join("kubeconfig"), api.kubeconfig(&ca, CALLER)).unwrap();
+    std::fs::create_dir(dir.path().join("policies")).unwrap();
+    std::fs::write(dir.path().join("policies/rules.cedar"), format!("{RULES}{APP_RULE}")).unwrap();
+    let config = dir.path().join("registrar.hcl");
+    std::fs::write(
+        &config,
+        format!(
+            "trust_domain = \"example.org\"\npolicy {{\n  dir = \"policies\"\n}}\nregistrar {{\n  cluster = \"prod\"\n  spire_server_socket = {:?}\n  kube_config_file = \"kubeconfig\"\n  delete_grace_period = \"0s\"\n}}\n",
+            entries.socket.display().to_string()
+        ),
+    )
+    .unwrap();
+
+    // A dry run: the plan, nothing written.
+    let (code, out, err) = registrar(&config, &["--once", "--dry-run"]).await;
+    assert_eq!((code, err.as_str()), (0, ""), "{out}");
+    assert!(out.starts_with("pods: 3 seen; 4 entries wanted\nplan: 4 to create, 0 to update, 0 to delete, 0 waiting out the grace period, 0 unchanged; 1 entries of others untouched\n"), "{out}");
+    assert_eq!(out.lines().filter(|l| l.starts_with("create attestor.")).count(), 4, "{out}");
+    assert!(
+        out.contains(
+            " spiffe://example.org/app/web parent spiffe://example.org/spire/agent/k8s_psat/prod/nu-2 (rules: by-app)"
+        ),
+        "{out}"
+    );
+    assert!(out.ends_with("dry run: nothing written\n"), "{out}");
+    assert_eq!(entries.entries().len(), 1);
+
+    // Written, then nothing left to do.
+    let (code, out, _) = registrar(&config, &["--once"]).await;
+    assert_eq!(code, 0, "{out}");
+    assert!(out.ends_with("done: 4 created, 0 updated, 0 deleted, 0 refused\n"), "{out}");
+    assert_eq!(
+        stored(&entries),
+        set(&[
+            "spiffe://example.org/app/web <- nu-1",
+            "spiffe://example.org/app/web <- nu-2",
+            "spiffe://example.org/ns/shop/sa/default <- nu-1",
+            "spiffe://example.org/ns/shop/sa/default <- nu-2",
+        ])
+    );
+    let (_, out, _) = registrar(&config, &["--once"]).await;
+    assert!(out.contains("plan: 0 to create, 0 to update, 0 to delete, 0 waiting out the grace period, 4 unchanged; 1 entries of others untouched"), "{out}");
+
+    // The only pod on node 2 goes: its node's entries go (no grace period configured).
+    api.delete("pods", "shop/web-3");
+    let (code, out, _) = registrar(&config, &["--once"]).await;
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("done: 0 created, 0 updated, 2 deleted, 0 refused"), "{out}");
+    assert!(stored(&entries).iter().all(|e| e.ends_with("<- nu-1")), "{:?}", stored(&entries));
+    assert!(entries.entries().contains_key("hand-written"));
+
+    // The Entry API refusing every other creation: exit status 1, each refusal printed.
+    api.apply(pod_object("shop", "web-4", "u4", "node-2", &[("app", "api")]));
+    entries.fail_every_other_next(Code::Internal, "datastore-sql: database is locked");
+    let (code, out, _) = registrar(&config, &["--once"]).await;
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("refused create attestor."), "{out}");
+    assert!(out.contains("code 13 datastore-sql: database is locked"), "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn configuration_problems_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("registrar.hcl");
+    std::fs::write(&config, "trust_domain = \"example.org\"\n").unwrap();
+    let (code, _, err) = registrar(&config, &["--once"]).await;
+    assert_eq!(code, 1);
+    assert!(err.contains("no registrar { } block"), "{err}");
+    std::fs::write(&config, "registrar {\n  cluster = \"prod\"\n  kube_config_file = \"missing\"\n}\n").unwrap();
+    let (code, _, err) = registrar(&config, &["--once"]).await;
+    assert_eq!(code, 1);
+    assert!(err.contains(&format!("kubeconfig {}", dir.path().join("missing").display())), "{err}");
+    std::fs::write(&config, "registrar {\n  cluster = \"prod\"\n}\npolicy {\n  cluster = \"dev\"\n}\n").unwrap();
+    let (_, _, err) = registrar(&config, &["--once"]).await;
+    assert!(err.contains("policy.cluster is \"dev\" but registrar.cluster is \"prod\""), "{err}");
 }
