@@ -27,7 +27,8 @@ pub enum Mode {
     /// and a pod restart changes nothing.
     PerNode,
     /// One entry per (pod, SPIFFE ID) with `k8s:ns:<ns>` and `k8s:pod-uid:<uid>`:
-    /// spire-controller-manager's shape (it selects on `pod-uid` alone; `ns` matches the same pods), for clusters that attest with SPIRE's own `k8s` plugin.
+    /// spire-controller-manager's shape (it selects on `pod-uid` alone; `ns` matches the same
+    /// pods), for clusters that attest with SPIRE's own `k8s` plugin.
     PerPod,
 }
 
