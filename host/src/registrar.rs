@@ -10,6 +10,7 @@ pub mod cluster;
 pub mod desired;
 pub mod entry;
 pub mod entry_api;
+pub mod lease;
 pub mod metrics;
 pub mod plan;
 pub mod pods;
