@@ -350,3 +350,126 @@ async fn configuration_problems_are_named() {
     let (_, _, err) = registrar(&config, &["--once"]).await;
     assert!(err.contains("policy.cluster is \"dev\" but registrar.cluster is \"prod\""), "{err}");
 }
+
+/// A `GET` of `http://<addr><path>`: status and body.
+async fn http_get(addr: &str, path: &str) -> Option<(u16, String)> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let r = reqwest::get(format!("http://{addr}{path}")).await.ok()?;
+    Some((r.status().as_u16(), r.text().await.ok()?))
+}
+
+/// Poll `f` every 100 ms until it holds or `within` passes.
+async fn eventually(within: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let end = std::time::Instant::now() + within;
+    while std::time::Instant::now() < end {
+        if f() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    f()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_long_running_registrar_leads_follows_changes_and_serves_metrics() {
+    use apiserver::{FakeApiServer, namespace_object, node_object, pod_object};
+    const CALLER: &str = "registrar-token";
+    let api = FakeApiServer::start(CALLER).await;
+    api.set(|b| {
+        b.callers.insert(CALLER.to_owned(), "system:serviceaccount:spire:attestor-registrar".to_owned());
+    });
+    api.apply(node_object("node-1", "nu-1", &[]));
+    api.apply(namespace_object("shop", "ns-1", &[]));
+    api.apply(pod_object("shop", "web-1", "u1", "node-1", &[("app", "web")]));
+    let entries = EntryServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, api.ca_pem()).unwrap();
+    std::fs::write(dir.path().join("kubeconfig"), api.kubeconfig(&ca, CALLER)).unwrap();
+    std::fs::create_dir(dir.path().join("policies")).unwrap();
+    std::fs::write(dir.path().join("policies/rules.cedar"), RULES).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let addr = format!("127.0.0.1:{port}");
+    let config = dir.path().join("registrar.hcl");
+    std::fs::write(
+        &config,
+        format!(
+            "trust_domain = \"example.org\"\npolicy {{\n  dir = \"policies\"\n  reload_interval = \"1s\"\n}}\nregistrar {{\n  cluster = \"prod\"\n  spire_server_socket = {:?}\n  kube_config_file = \"kubeconfig\"\n  delete_grace_period = \"0s\"\n  metrics_addr = \"{addr}\"\n}}\n",
+            entries.socket.display().to_string()
+        ),
+    )
+    .unwrap();
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_attestor"))
+        .arg("registrar")
+        .arg("--config")
+        .arg(&config)
+        .env("ATTESTOR_LOG", "info")
+        .env("POD_NAMESPACE", "spire")
+        .env("HOSTNAME", "registrar-0")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut child = KillOnDrop(Some(child));
+
+    // It takes the lease and converges: the pod's ID on its node.
+    let converged = |want: &[&str]| stored(&entries) == set(want);
+    assert!(
+        eventually(Duration::from_secs(20), || converged(&["spiffe://example.org/ns/shop/sa/default <- nu-1"])).await,
+        "{:?}",
+        stored(&entries)
+    );
+    let lease = api.lease("spire", "attestor-registrar-prod").expect("the lease");
+    assert!(lease["spec"]["holderIdentity"].as_str().unwrap().starts_with("registrar-0_"), "{lease}");
+    assert_eq!(http_get(&addr, "/readyz").await.map(|r| r.0), Some(200));
+    let (_, metrics) = http_get(&addr, "/metrics").await.unwrap();
+    assert!(metrics.contains("attestor_registrar_leader 1"), "{metrics}");
+    assert!(metrics.contains("attestor_registrar_entries_created_total 1"), "{metrics}");
+
+    // A pod on a new node: its entry follows from the watch.
+    api.apply(node_object("node-2", "nu-2", &[]));
+    api.apply(pod_object("shop", "web-2", "u2", "node-2", &[("app", "web")]));
+    let both = ["spiffe://example.org/ns/shop/sa/default <- nu-1", "spiffe://example.org/ns/shop/sa/default <- nu-2"];
+    assert!(eventually(Duration::from_secs(20), || converged(&both)).await, "{:?}", stored(&entries));
+    // A rule added to the policy directory: reloaded, its entries follow.
+    std::fs::write(dir.path().join("policies/app.cedar"), APP_RULE).unwrap();
+    let with_app = [
+        "spiffe://example.org/app/web <- nu-1",
+        "spiffe://example.org/app/web <- nu-2",
+        "spiffe://example.org/ns/shop/sa/default <- nu-1",
+        "spiffe://example.org/ns/shop/sa/default <- nu-2",
+    ];
+    assert!(eventually(Duration::from_secs(20), || converged(&with_app)).await, "{:?}", stored(&entries));
+    // The pod on node 2 goes: its node's entries go.
+    api.delete("pods", "shop/web-2");
+    let node_1 = ["spiffe://example.org/app/web <- nu-1", "spiffe://example.org/ns/shop/sa/default <- nu-1"];
+    assert!(eventually(Duration::from_secs(20), || converged(&node_1)).await, "{:?}", stored(&entries));
+
+    // SIGTERM: it stops and gives the lease up.
+    let process = child.0.take().unwrap();
+    std::process::Command::new("kill").arg("-TERM").arg(process.id().to_string()).status().unwrap();
+    let out =
+        tokio::time::timeout(Duration::from_secs(20), tokio::task::spawn_blocking(move || process.wait_with_output()))
+            .await
+            .expect("stopped within 20 s")
+            .unwrap()
+            .unwrap();
+    assert!(out.status.success(), "{}", out.status);
+    let lease = api.lease("spire", "attestor-registrar-prod").unwrap();
+    assert_eq!(lease["spec"]["holderIdentity"].as_str().unwrap_or_default(), "", "{lease}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("registration entry created"), "{stderr}");
+    assert!(stderr.contains("new policy generation in force"), "{stderr}");
+}
+
+/// A child process killed if the test ends before it is waited for.
+struct KillOnDrop(Option<std::process::Child>);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.0.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}

@@ -16,4 +16,5 @@ pub mod plan;
 pub mod pods;
 pub mod proto;
 pub mod reconcile;
+pub mod run;
 pub mod settings;

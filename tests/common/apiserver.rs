@@ -111,6 +111,8 @@ struct State {
     watches: Vec<OpenWatch>,
     /// (token, audiences) → when it succeeded and the status answered.
     cache: HashMap<(String, Vec<String>), (Instant, Value)>,
+    /// coordination.k8s.io Leases by (namespace, name), for the registrar's leader election.
+    leases: BTreeMap<(String, String), Value>,
 }
 
 /// One change of one object.
@@ -535,10 +537,13 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(mut s: S, shared: Shared) {
             }
         };
         let reason = match status {
-            200 | 201 => "OK",
+            200 => "OK",
+            201 => "Created",
+            400 => "Bad Request",
             401 => "Unauthorized",
             403 => "Forbidden",
             404 => "Not Found",
+            409 => "Conflict",
             410 => "Gone",
             _ => "Error",
         };
@@ -583,6 +588,55 @@ async fn read_request<S: AsyncRead + Unpin>(s: &mut S) -> Option<Logged> {
         authorization: header("authorization"),
         body,
     })
+}
+
+/// A Lease read, created or replaced as the API server does: a replacement must carry the
+/// `resourceVersion` stored (else 409 Conflict), and every write gets a new one.
+fn lease(state: &mut State, ns: &str, name: &str, verb: &str, body: &[u8]) -> (u16, Value) {
+    let conflict = |name: &str| {
+        status(
+            409,
+            "Conflict",
+            &format!(
+                "Operation cannot be fulfilled on leases.coordination.k8s.io \"{name}\": the object has been modified; please apply your changes to the latest version and try again"
+            ),
+        )
+    };
+    if verb == "get" {
+        return match state.leases.get(&(ns.to_owned(), name.to_owned())) {
+            Some(l) => (200, l.clone()),
+            None => status(404, "NotFound", &format!("leases.coordination.k8s.io \"{name}\" not found")),
+        };
+    }
+    let Ok(mut object) = serde_json::from_slice::<Value>(body) else {
+        return status(400, "BadRequest", "the request body is not a Lease");
+    };
+    let name = object["metadata"]["name"].as_str().unwrap_or(name).to_owned();
+    let key = (ns.to_owned(), name.clone());
+    match (verb, state.leases.get(&key)) {
+        ("create", Some(_)) => {
+            return status(409, "AlreadyExists", &format!("leases.coordination.k8s.io \"{name}\" already exists"));
+        }
+        ("update", None) => {
+            return status(404, "NotFound", &format!("leases.coordination.k8s.io \"{name}\" not found"));
+        }
+        ("update", Some(stored)) if stored["metadata"]["resourceVersion"] != object["metadata"]["resourceVersion"] => {
+            return conflict(&name);
+        }
+        _ => {}
+    }
+    state.version += 1;
+    object["metadata"]["resourceVersion"] = json!(state.version.to_string());
+    object["metadata"]["namespace"] = json!(ns);
+    state.leases.insert(key, object.clone());
+    (if verb == "create" { 201 } else { 200 }, object)
+}
+
+impl FakeApiServer {
+    /// The lease stored as `ns/name`, if any.
+    pub fn lease(&self, ns: &str, name: &str) -> Option<Value> {
+        self.state.lock().unwrap().leases.get(&(ns.to_owned(), name.to_owned())).cloned()
+    }
 }
 
 fn status(code: u16, reason: &str, message: &str) -> (u16, Value) {
@@ -658,6 +712,13 @@ fn answer(shared: &Shared, request: &Logged) -> Reply {
         ("POST", ["apis", "authentication.k8s.io", "v1", "tokenreviews"]) => ("tokenreviews", "", "", "create"),
         ("GET", ["api", "v1", "namespaces", ns, "pods", name]) => ("pods", *name, *ns, "get"),
         ("GET", ["api", "v1", "nodes", name]) => ("nodes", *name, "", "get"),
+        ("GET", ["apis", "coordination.k8s.io", "v1", "namespaces", ns, "leases", name]) => {
+            ("leases", *name, *ns, "get")
+        }
+        ("PUT", ["apis", "coordination.k8s.io", "v1", "namespaces", ns, "leases", name]) => {
+            ("leases", *name, *ns, "update")
+        }
+        ("POST", ["apis", "coordination.k8s.io", "v1", "namespaces", ns, "leases"]) => ("leases", "", *ns, "create"),
         ("GET", ["api", "v1", collection]) if RESOURCES.contains(collection) => {
             let resource = RESOURCES.into_iter().find(|r| r == collection).unwrap_or_default();
             (resource, "", "", if watching { "watch" } else { "list" })
@@ -673,7 +734,11 @@ fn answer(shared: &Shared, request: &Logged) -> Reply {
         },
     };
     if user == "system:anonymous" || behaviour.forbidden.contains(resource) {
-        let group = if resource == "tokenreviews" { "authentication.k8s.io" } else { "" };
+        let group = match resource {
+            "tokenreviews" => "authentication.k8s.io",
+            "leases" => "coordination.k8s.io",
+            _ => "",
+        };
         let named = if name.is_empty() { String::new() } else { format!(" \"{name}\"") };
         let full = if group.is_empty() { resource.to_owned() } else { format!("{resource}.{group}") };
         let scope =
@@ -688,6 +753,7 @@ fn answer(shared: &Shared, request: &Logged) -> Reply {
     drop(behaviour);
     let mut state = shared.state.lock().unwrap();
     match (resource, verb) {
+        ("leases", _) => lease(&mut state, ns, name, verb, &request.body).into(),
         (_, "list") => list(&state, resource, &params).into(),
         (_, "watch") => watch(&mut state, resource, &params),
         ("pods", _) => match state.pod(ns, name) {

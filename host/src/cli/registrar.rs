@@ -1,10 +1,12 @@
 //! `attestor registrar --config FILE [--once] [--dry-run]`: keep SPIRE server's registration
-//! entries in step with the identity rules. `--once` lists the cluster, reconciles once, prints
-//! the plan and what was done, and exits (1 when the server refused an entry); `--dry-run`
-//! prints the plan and writes nothing.
+//! entries in step with the identity rules. Without `--once` it runs until SIGTERM or Ctrl-C
+//! (`registrar::run`: watches, leader lease, metrics); `--once` lists the cluster, reconciles
+//! once, prints the plan and what was done, and exits (1 when the server refused an entry);
+//! `--dry-run` plans and writes nothing.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use anyhow::{Context, anyhow, bail};
@@ -12,11 +14,12 @@ use anyhow::{Context, anyhow, bail};
 use super::out;
 use crate::audit::AuditLog;
 use crate::config::Config;
-use crate::policy::Policies;
+use crate::policy::{Policies, WatchedPolicies};
 use crate::registrar::desired::{Desired, desired};
 use crate::registrar::entry_api::EntryClient;
 use crate::registrar::plan::{Change, Orphans};
 use crate::registrar::reconcile::{Reconciled, reconcile};
+use crate::registrar::run::Registrar;
 use crate::registrar::settings::RegistrarSettings;
 
 /// How long one Entry API call may take: a page of 500 entries or a batch of 50 is answered in
@@ -30,7 +33,7 @@ pub struct RegistrarArgs {
     /// plugin uses) and `registrar { }`.
     #[arg(long, value_name = "FILE")]
     pub config: PathBuf,
-    /// Reconcile once, print the plan and what was done, and exit.
+    /// Reconcile once, print the plan and what was done, and exit (without it: run until SIGTERM).
     #[arg(long)]
     pub once: bool,
     /// Print the plan; write nothing.
@@ -44,19 +47,35 @@ pub(super) fn run(args: RegistrarArgs) -> anyhow::Result<ExitCode> {
     let settings = config.registrar.clone().ok_or_else(|| {
         anyhow!("{}: no registrar {{ }} block (at least `registrar {{ cluster = \"<name>\" }}`)", args.config.display())
     })?;
-    if !args.once {
-        bail!(
-            "the long-running registrar (watches, leader lease, metrics) is not built yet: run `attestor registrar --once` (from a CronJob, say)"
-        );
-    }
-    let policies = load_policies(&config, &settings)?;
+    let policies = Arc::new(load_policies(&config, &settings)?);
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
-    runtime.block_on(once(&config, &settings, &policies, args.dry_run))
+    if args.once {
+        return runtime.block_on(once(&config, &settings, &policies.policies(), args.dry_run));
+    }
+    let registrar = Registrar { settings, policies, audit: AuditLog::open(&config.audit)?, dry_run: args.dry_run };
+    runtime.block_on(registrar.run(shutdown()))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// SIGTERM (Kubernetes stopping the pod) or Ctrl-C.
+async fn shutdown() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        () = term => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
 }
 
 /// The policies with `{cluster}` set from `registrar.cluster` unless `policy.cluster` says the
-/// same.
-fn load_policies(config: &Config, settings: &RegistrarSettings) -> anyhow::Result<Policies> {
+/// same; read again every `policy.reload_interval` by the long-running registrar.
+fn load_policies(config: &Config, settings: &RegistrarSettings) -> anyhow::Result<WatchedPolicies> {
     let mut policy = config.policy.clone();
     match &policy.cluster {
         Some(c) if *c != settings.cluster => {
@@ -64,7 +83,7 @@ fn load_policies(config: &Config, settings: &RegistrarSettings) -> anyhow::Resul
         }
         _ => policy.cluster = Some(settings.cluster.clone()),
     }
-    Policies::load(&policy, &config.trust_domain).map_err(|e| anyhow!("{e}"))
+    WatchedPolicies::load(policy, config.trust_domain.clone()).map_err(|e| anyhow!("{e}"))
 }
 
 /// One reconciliation: list, decide, plan, write (unless `dry_run`), print.
@@ -74,8 +93,8 @@ async fn once(
     policies: &Policies,
     dry_run: bool,
 ) -> anyhow::Result<ExitCode> {
-    let client = crate::registrar::cluster::client(settings.kube_config_file.as_deref()).await?;
-    let snapshot = crate::registrar::cluster::list_once(&client).await?;
+    let server = crate::registrar::cluster::ApiServer::connect(settings.kube_config_file.as_deref()).await?;
+    let snapshot = crate::registrar::cluster::list_once(&server).await?;
     let wanted = desired(policies, settings, &snapshot.pods, &snapshot.namespaces, &snapshot.nodes, SystemTime::now())?;
     print_wanted(&wanted);
     let entries = EntryClient::new(&settings.spire_server_socket, ENTRY_API_TIMEOUT)?;
