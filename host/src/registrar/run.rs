@@ -111,10 +111,13 @@ impl Registrar {
         let mut orphans = Orphans::default();
         let mut retry: Option<(Instant, Duration)> = None;
         let mut watch_errors = std::collections::BTreeMap::new();
+        let mut reported = std::collections::BTreeSet::new();
+        let mut listed = false;
         loop {
             let retry_at = retry.map(|(at, _)| tokio::time::Instant::from_std(at));
             let wake = tokio::select! {
                 () = &mut shutdown => return,
+                () = watch.ready(), if !listed => { listed = true; Wake::Change }
                 Ok(()) = changes.changed() => { tokio::time::sleep(DEBOUNCE).await; Wake::Change }
                 Ok(()) = leading.changed() => Wake::Leadership,
                 _ = resync.tick() => Wake::Resync,
@@ -125,13 +128,16 @@ impl Registrar {
             metrics.set_leader(leader);
             metrics.set_ready(watch.is_ready());
             for (resource, total) in watch.errors() {
-                let seen = watch_errors.insert(resource, total).unwrap_or(0);
-                metrics.add_watch_errors(resource, total.saturating_sub(seen));
+                let new = total.saturating_sub(watch_errors.insert(resource, total).unwrap_or(0));
+                metrics.add_watch_errors(resource, new);
+                for _ in 0..new {
+                    metrics.add_error("kubernetes");
+                }
             }
             if !leader || !watch.is_ready() {
                 continue;
             }
-            match self.round(watch, entries, metrics, &mut orphans).await {
+            match self.round(watch, entries, metrics, &mut orphans, &mut reported).await {
                 Ok(()) => retry = None,
                 Err(kind) => {
                     let delay = retry.map_or(FIRST_RETRY, |(_, d)| (d * 2).min(self.settings.resync_interval));
@@ -169,6 +175,7 @@ impl Registrar {
         entries: &EntryClient,
         metrics: &Metrics,
         orphans: &mut Orphans,
+        reported: &mut std::collections::BTreeSet<String>,
     ) -> Result<(), &'static str> {
         let started = Instant::now();
         let snapshot = watch.snapshot();
@@ -194,6 +201,10 @@ impl Registrar {
         };
         metrics.set_pods(wanted.pods as u64);
         metrics.set_rules_needing_process(wanted.needs_runtime.len() as u64);
+        // Each rule that can never give an entry is reported once per process, by its id.
+        for rule in wanted.needs_runtime.iter().filter(|r| reported.insert((*r).clone())) {
+            tracing::warn!(rule = %rule, "identity rule needs what only a running process has ({{unix.…}} or {{fact:…}}): the registrar can make no entry for it");
+        }
         let calls_before = entries.calls();
         let result = reconcile(
             entries,
