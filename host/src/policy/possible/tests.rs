@@ -214,22 +214,22 @@ forbid (principal in Attest::Namespace::"ops", action == Attest::Action::"attest
 
 #[test]
 fn a_fallback_is_left_out_where_another_rule_holds_whatever_the_process() {
-    let p = load(&format!(
+    let p = load(
         r#"
 @id("app")
-@spiffe_id("spiffe://{{trust_domain}}/app/{{label:app}}")
+@spiffe_id("spiffe://{trust_domain}/app/{label:app}")
 permit (principal, action == Attest::Action::"propose", resource)
-when {{ principal has k8s && principal.k8s.pod.hasTag("app") }};
+when { principal has k8s && principal.k8s.pod.hasTag("app") };
 @id("root-app")
-@spiffe_id("spiffe://{{trust_domain}}/root/{{k8s.namespace}}")
+@spiffe_id("spiffe://{trust_domain}/root/{k8s.namespace}")
 permit (principal, action == Attest::Action::"propose", resource)
-when {{ principal.unix.uid == 0 }};
+when { principal.unix.uid == 0 };
 @id("fallback")
 @fallback
-@spiffe_id("spiffe://{{trust_domain}}/ns/{{k8s.namespace}}/sa/{{k8s.service_account}}")
+@spiffe_id("spiffe://{trust_domain}/ns/{k8s.namespace}/sa/{k8s.service_account}")
 permit (principal, action == Attest::Action::"propose", resource);
-"#
-    ))
+"#,
+    )
     .unwrap();
     let labelled = pod("shop", "web");
     let unlabelled = sample::pod("shop", "batch").uid("pod-2").name("job-1").node("node-1").facts();
