@@ -38,13 +38,16 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rcgen::{KeyPair, SigningKey};
 use serde_json::{Value, json};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
 
 // Each fake carries its own copy, so a test can include either alone.
 #[allow(clippy::duplicate_mod)]
 #[path = "tls.rs"]
 mod tls;
+
+#[path = "http1.rs"]
+mod http1;
 
 /// The audience the server accepts when a review names none (its `--api-audiences`).
 pub const SERVER_AUDIENCE: &str = "https://kubernetes.default.svc.cluster.local";
@@ -536,58 +539,15 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(mut s: S, shared: Shared) {
                 continue;
             }
         };
-        let reason = match status {
-            200 => "OK",
-            201 => "Created",
-            400 => "Bad Request",
-            401 => "Unauthorized",
-            403 => "Forbidden",
-            404 => "Not Found",
-            409 => "Conflict",
-            410 => "Gone",
-            _ => "Error",
-        };
-        let body = serde_json::to_vec(&body).unwrap();
-        let head = format!(
-            "HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
-            body.len()
-        );
-        if s.write_all(head.as_bytes()).await.is_err() || s.write_all(&body).await.is_err() {
+        if http1::write_json(&mut s, status, &body).await.is_err() {
             return;
         }
-        let _ = s.flush().await;
     }
 }
 
 async fn read_request<S: AsyncRead + Unpin>(s: &mut S) -> Option<Logged> {
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        if s.read(&mut byte).await.ok()? != 1 || head.len() > 64 << 10 {
-            return None;
-        }
-        head.push(byte[0]);
-    }
-    let text = String::from_utf8_lossy(&head).into_owned();
-    let mut words = text.lines().next()?.split(' ');
-    let (method, target) = (words.next()?.to_owned(), words.next()?);
-    let header = |name: &str| {
-        text.lines().find_map(|l| {
-            let (k, v) = l.split_once(':')?;
-            k.eq_ignore_ascii_case(name).then(|| v.trim().to_owned())
-        })
-    };
-    let length: usize = header("content-length").and_then(|l| l.parse().ok()).unwrap_or(0);
-    let mut body = vec![0u8; length.min(1 << 20)];
-    s.read_exact(&mut body).await.ok()?;
-    let (path, query) = target.split_once('?').unwrap_or((target, ""));
-    Some(Logged {
-        method,
-        path: path.to_owned(),
-        query: query.to_owned(),
-        authorization: header("authorization"),
-        body,
-    })
+    let r = http1::read_request(s).await?;
+    Some(Logged { method: r.method, path: r.path, query: r.query, authorization: r.authorization, body: r.body })
 }
 
 /// A Lease read, created or replaced as the API server does: a replacement must carry the

@@ -28,13 +28,16 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use serde_json::{Value, json};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tokio::net::TcpListener;
 
 // Each fake carries its own copy, so a test can include either alone.
 #[allow(clippy::duplicate_mod)]
 #[path = "tls.rs"]
 mod tls;
+
+#[path = "http1.rs"]
+mod http1;
 
 /// The path prefix of the Lease API.
 pub const PREFIX: &str = "/apis/coordination.k8s.io/v1/namespaces/";
@@ -207,52 +210,16 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(mut s: S, shared: Shared) {
         };
         request.status = status;
         shared.log.lock().unwrap().push(request);
-        let reason = match status {
-            200 => "OK",
-            201 => "Created",
-            400 => "Bad Request",
-            404 => "Not Found",
-            405 => "Method Not Allowed",
-            409 => "Conflict",
-            422 => "Unprocessable Entity",
-            _ => "Internal Server Error",
-        };
-        let body = serde_json::to_vec(&body).unwrap();
-        let head = format!(
-            "HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
-            body.len()
-        );
-        if s.write_all(head.as_bytes()).await.is_err() || s.write_all(&body).await.is_err() {
+        if http1::write_json(&mut s, status, &body).await.is_err() {
             return;
         }
-        let _ = s.flush().await;
     }
 }
 
 async fn read_request<S: AsyncRead + Unpin>(s: &mut S) -> Option<Logged> {
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        if s.read(&mut byte).await.ok()? != 1 || head.len() > 64 << 10 {
-            return None;
-        }
-        head.push(byte[0]);
-    }
-    let text = String::from_utf8_lossy(&head).into_owned();
-    let mut words = text.lines().next()?.split(' ');
-    let (method, target) = (words.next()?.to_owned(), words.next()?);
-    let header = |name: &str| {
-        text.lines().find_map(|l| {
-            let (k, v) = l.split_once(':')?;
-            k.eq_ignore_ascii_case(name).then(|| v.trim().to_owned())
-        })
-    };
-    let length: usize = header("content-length").and_then(|l| l.parse().ok()).unwrap_or(0);
-    let mut body = vec![0u8; length.min(1 << 20)];
-    s.read_exact(&mut body).await.ok()?;
-    let path = target.split_once('?').map_or(target, |(p, _)| p).to_owned();
-    let token = header("authorization").and_then(|a| a.strip_prefix("Bearer ").map(str::to_owned));
-    Some(Logged { method, path, token, body, status: 0 })
+    let r = http1::read_request(s).await?;
+    let token = r.authorization.and_then(|a| a.strip_prefix("Bearer ").map(str::to_owned));
+    Some(Logged { method: r.method, path: r.path, token, body: r.body, status: 0 })
 }
 
 /// A `Status` answer; `name` fills `details` as the API server does for one object.
