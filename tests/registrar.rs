@@ -444,6 +444,10 @@ async fn the_long_running_registrar_leads_follows_changes_and_serves_metrics() {
     api.delete("pods", "shop/web-2");
     let node_1 = ["spiffe://example.org/app/web <- nu-1", "spiffe://example.org/ns/shop/sa/default <- nu-1"];
     assert!(eventually(Duration::from_secs(20), || converged(&node_1)).await, "{:?}", stored(&entries));
+    // The rule removed again (a reload): its entry goes.
+    std::fs::remove_file(dir.path().join("policies/app.cedar")).unwrap();
+    let sa_only = ["spiffe://example.org/ns/shop/sa/default <- nu-1"];
+    assert!(eventually(Duration::from_secs(20), || converged(&sa_only)).await, "{:?}", stored(&entries));
 
     // SIGTERM: it stops and gives the lease up.
     let process = child.0.take().unwrap();

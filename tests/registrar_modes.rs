@@ -490,9 +490,6 @@ fn annotation_mode_value_with_a_slash() {
 /// unlabelled pods nothing, `kube-system` is disabled. CRD mode's `dns_name_templates` default
 /// `[{{.Pod.Name}}]` puts the pod's name in each entry's DNS names.
 #[test]
-#[ignore = "finding: identity-template gives no DNS names; the registrar in CRD mode writes the \
-            pod's name (dns_name_templates default [{{.Pod.Name}}]), e.g. dns_names \
-            [cart-7f9c8d7b5-lq2mx] for spiffe://example.org/ns/shop/sa/cart/pod/cart-7f9c8d7b5-lq2mx"]
 fn identity_template_mode() {
     let r = registrar_crd;
     check(
