@@ -28,7 +28,9 @@ pub fn parse_rfc3339_seconds(s: &str) -> Option<SystemTime> {
     let shape = "dddd-dd-ddTdd:dd:ddZ";
     let fits = s.len() == shape.len()
         && s.bytes().zip(shape.bytes()).all(|(c, want)| if want == b'd' { c.is_ascii_digit() } else { c == want });
-    if !fits {
+    // A leap second (`:60`) is valid RFC 3339, but Unix time has no such second: jiff reads it
+    // as `:59`, which would print back as another time than the one written. Refused instead.
+    if !fits || &s[17..19] == "60" {
         return None;
     }
     let ts: Timestamp = s.parse().ok()?;

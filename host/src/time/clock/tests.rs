@@ -28,6 +28,12 @@ fn shapes() {
     );
 }
 
+#[test]
+fn a_leap_second_is_refused_not_moved() {
+    assert_eq!(parse_rfc3339_seconds("2016-12-31T23:59:60Z"), None);
+    assert!(parse_rfc3339_seconds("2016-12-31T23:59:59Z").is_some());
+}
+
 mod properties {
     use proptest::prelude::*;
 
