@@ -5,8 +5,10 @@
 //! 3. one whole in-process attestation of a real host process (gather + module + decide);
 //! 4. Kubernetes attestations against a fake kubelet, the plugin over its socket, go-plugin's
 //!    client, Sigstore (`sigstore.rs`: one verification, first and cached attestations, one
-//!    verification per shared image), and `k8s_psat` (`psat.rs`: server attestation against a
-//!    loopback API server, warm and first; the agent's token read and payload).
+//!    verification per shared image), `k8s_psat` (`psat.rs`: server attestation against a
+//!    loopback API server, warm and first; the agent's token read and payload), and the
+//!    registrar (`registrar.rs`: 10,000 pods on 500 nodes under 50 policies, the wanted entries
+//!    per mode, converging against the loopback Entry API server, one pod changed).
 //!
 //! Run with `cargo xtask bench` (builds the guests first). `ATTESTOR_BENCH_ITERS` scales the
 //! iteration counts.
@@ -32,9 +34,12 @@ use sha2::{Digest, Sha256};
 mod apiserver;
 #[path = "../../tests/common/mod.rs"]
 mod common;
+#[path = "../../tests/common/entry_server.rs"]
+mod entry_server;
 mod fixtures;
 mod goplugin;
 mod psat;
+mod registrar;
 #[path = "../../tests/common/registry.rs"]
 mod registry;
 mod sigstore;
@@ -368,6 +373,9 @@ fn main() {
     }
     if want("psat") {
         psat::bench();
+    }
+    if want("registrar") {
+        registrar::bench();
     }
     if want("goplugin") {
         match goplugin::Tool::from_env() {
