@@ -1,7 +1,8 @@
 //! The `k8s_psat` server half against a real Kubernetes API server: realkube
 //! (`../shared/tools/realkube`), a genuine kube-apiserver 1.20 with etcd and a kubelet on
 //! loopback. `KubeClient` asks it with the admin kubeconfig; the agent tokens are pod-bound
-//! projected tokens minted by its `token` script through the real TokenRequest API. What the
+//! tokens minted through its real TokenRequest API as admin (what realkube's `token` script does,
+//! asked directly so the tier runs from any checkout, not only one beside `shared/`). What the
 //! fake API server of `psat_client.rs` imitates is checked here against the original: the
 //! TokenReview of a pod-bound token (username, pod name and UID in `extra`), the real audience
 //! error text, GET pod and node, a whole `attest` with SPIRE's agent ID and selectors, and Cedar
@@ -16,8 +17,7 @@
 #![allow(clippy::unwrap_used, missing_docs)]
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -32,8 +32,6 @@ use libtest_mimic::{Arguments, Completion, Failed, Trial};
 const NOT_UP: &str = "realkube is not up: run ../shared/tools/realkube/build && ../shared/tools/realkube/up";
 /// Where `up` writes its environment.
 const DEFAULT_ENV: &str = "/var/tmp/realkube/env";
-/// realkube's scripts, beside this checkout.
-const TOOLS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/tools/realkube");
 /// The cluster name the server role is configured with.
 const CLUSTER: &str = "realkube";
 /// The audience the agent's token is minted for, SPIRE's default.
@@ -74,18 +72,37 @@ impl Env {
         }
     }
 
-    /// A pod-bound token for `demo/ledger` (`ledger-0`) with these audiences, from realkube's
-    /// `token` script (TokenRequest as admin). The script reads `$REALKUBE_DIR/env`.
+    /// A pod-bound token for `demo/ledger` (`ledger-0`) with these audiences (none: the API
+    /// server's own), from realkube's TokenRequest API as admin (what its `token` script does,
+    /// without needing the script beside this checkout).
     fn token(&self, audiences: &[&str]) -> String {
-        let dir = self.path.parent().unwrap_or(Path::new("."));
-        let out = Command::new(Path::new(TOOLS).join("token"))
-            .args(["-n", "demo", "-s", "ledger", "-p", "ledger-0"])
-            .args(audiences)
-            .env("REALKUBE_DIR", dir)
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "realkube/token failed: {}", String::from_utf8_lossy(&out.stderr));
-        let token = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+        use k8s_openapi::api::authentication::v1::{BoundObjectReference, TokenRequest, TokenRequestSpec};
+        use k8s_openapi::api::core::v1::ServiceAccount;
+        let kubeconfig = self.get("ADMIN_KUBECONFIG");
+        let request = TokenRequest {
+            spec: TokenRequestSpec {
+                audiences: strings(audiences),
+                bound_object_ref: Some(BoundObjectReference {
+                    api_version: Some("v1".into()),
+                    kind: Some("Pod".into()),
+                    name: Some(self.get("POD_NAME")),
+                    uid: Some(self.get("POD_UID")),
+                }),
+                expiration_seconds: Some(600),
+            },
+            ..TokenRequest::default()
+        };
+        let token = block_on(async {
+            let config = kube::config::Kubeconfig::read_from(&kubeconfig).unwrap();
+            let config = kube::Config::from_custom_kubeconfig(config, &kube::config::KubeConfigOptions::default())
+                .await
+                .unwrap();
+            let api: kube::Api<ServiceAccount> = kube::Api::namespaced(kube::Client::try_from(config).unwrap(), "demo");
+            api.create_token_request("ledger", &kube::api::PostParams::default(), &request).await.unwrap()
+        })
+        .status
+        .expect("a TokenRequest status")
+        .token;
         assert!(token.starts_with("eyJ"), "not a JWT: {token}");
         token
     }

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use super::cluster::{ApiServer, ClusterError, ClusterWatch};
-use super::desired::desired;
+use super::desired::{DecisionCache, desired_with};
 use super::entry_api::{EntryApiError, EntryClient};
 use super::lease::{Leadership, LeaseSettings};
 use super::metrics::{Metrics, MetricsError, serve};
@@ -112,6 +112,7 @@ impl Registrar {
         let mut retry: Option<(Instant, Duration)> = None;
         let mut watch_errors = std::collections::BTreeMap::new();
         let mut reported = std::collections::BTreeSet::new();
+        let cache = Arc::new(std::sync::Mutex::new(DecisionCache::default()));
         let mut listed = false;
         loop {
             let retry_at = retry.map(|(at, _)| tokio::time::Instant::from_std(at));
@@ -137,7 +138,7 @@ impl Registrar {
             if !leader || !watch.is_ready() {
                 continue;
             }
-            match self.round(watch, entries, metrics, &mut orphans, &mut reported).await {
+            match self.round(watch, entries, metrics, &mut orphans, &mut reported, &cache).await {
                 Ok(()) => retry = None,
                 Err(kind) => {
                     let delay = retry.map_or(FIRST_RETRY, |(_, d)| (d * 2).min(self.settings.resync_interval));
@@ -176,14 +177,18 @@ impl Registrar {
         metrics: &Metrics,
         orphans: &mut Orphans,
         reported: &mut std::collections::BTreeSet<String>,
+        cache: &Arc<std::sync::Mutex<DecisionCache>>,
     ) -> Result<(), &'static str> {
         let started = Instant::now();
         let snapshot = watch.snapshot();
         let policies = self.policies.policies();
         let settings = self.settings.clone();
-        // Deciding for every pod is CPU work: off the executor.
+        let cache = Arc::clone(cache);
+        // Deciding for every changed pod is CPU work: off the executor.
         let wanted = tokio::task::spawn_blocking(move || {
-            desired(&policies, &settings, &snapshot.pods, &snapshot.namespaces, &snapshot.nodes, SystemTime::now())
+            let mut cache = cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let (pods, namespaces, nodes) = (&snapshot.pods, &snapshot.namespaces, &snapshot.nodes);
+            desired_with(&policies, &settings, pods, namespaces, nodes, SystemTime::now(), &mut cache)
         })
         .await;
         let wanted = match wanted {

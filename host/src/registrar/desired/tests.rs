@@ -169,3 +169,36 @@ permit (principal, action == Attest::Action::"propose", resource);"#,
     assert!(d.entries.is_empty());
     assert_eq!(d.needs_runtime.iter().collect::<Vec<_>>(), ["by-uid"]);
 }
+
+#[test]
+fn unchanged_pods_reuse_their_decisions_and_a_new_generation_decides_again() {
+    let p = policies(RULES);
+    let s = settings(Mode::PerNode);
+    let nodes = [node("node-1", "nu-1")];
+    let mut pods =
+        vec![pod("shop", "web-1", "u1", "web", "node-1", Some("web")), pod("shop", "db-1", "u2", "db", "node-1", None)];
+    let mut cache = DecisionCache::default();
+    let first = desired_with(&p, &s, &pods, &[], &nodes, SystemTime::now(), &mut cache).unwrap();
+    assert_eq!(cache.last, (0, 2));
+    let again = desired_with(&p, &s, &pods, &[], &nodes, SystemTime::now(), &mut cache).unwrap();
+    assert_eq!(cache.last, (2, 0));
+    assert_eq!(again, first);
+    // One pod relabelled: only it is decided again, and the answer is the fresh one.
+    pods[0] = pod("shop", "web-1", "u1", "web", "node-1", Some("shop-api"));
+    let changed = desired_with(&p, &s, &pods, &[], &nodes, SystemTime::now(), &mut cache).unwrap();
+    assert_eq!(cache.last, (1, 1));
+    assert_eq!(changed, desired(&p, &s, &pods, &[], &nodes, SystemTime::now()).unwrap());
+    // Other policies: everything is decided again.
+    let other = policies(&format!(
+        "{RULES}\n@id(\"extra\") forbid (principal, action == Attest::Action::\"issue\", resource) when {{ resource.path like \"/app/*\" }};"
+    ));
+    desired_with(&other, &s, &pods, &[], &nodes, SystemTime::now(), &mut cache).unwrap();
+    assert_eq!(cache.last, (0, 2));
+    // Policies that read `context.now`: never reused.
+    let timed = policies(&format!(
+        "{RULES}\n@id(\"timed\") forbid (principal, action == Attest::Action::\"issue\", resource) when {{ context.now < datetime(\"2000-01-01\") }};"
+    ));
+    desired_with(&timed, &s, &pods, &[], &nodes, SystemTime::now(), &mut cache).unwrap();
+    desired_with(&timed, &s, &pods, &[], &nodes, SystemTime::now(), &mut cache).unwrap();
+    assert_eq!(cache.last, (0, 2));
+}
