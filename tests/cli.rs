@@ -825,3 +825,13 @@ fn output_to_a_closed_pipe_ends_quietly() {
         assert_eq!(String::from_utf8_lossy(&out.stderr), "", "{args:?}");
     }
 }
+
+/// `attestor module wit` prints the WIT package the host was built with, byte for byte.
+#[test]
+fn module_wit_prints_the_package_the_host_binds() {
+    let out = attestor(&["module", "wit"]);
+    assert!(out.status.success());
+    let wit = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../wit/attestor.wit")).unwrap();
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), wit);
+    assert!(wit.contains("package attestor:plugin@0.1.0;"));
+}

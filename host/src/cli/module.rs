@@ -39,6 +39,9 @@ pub enum ModuleCommand {
         #[arg(long, default_value_t = 2000)]
         iterations: usize,
     },
+    /// Print the WIT package modules implement (`attestor:plugin`), exactly as this host was
+    /// built with: for writing a module in any language that targets components.
+    Wit,
 }
 
 /// What to run and on which facts.
@@ -77,6 +80,10 @@ pub(super) fn run(cmd: ModuleCommand) -> anyhow::Result<ExitCode> {
         ModuleCommand::Inspect { file, module_config, output } => inspect(&file, module_config, output),
         ModuleCommand::Run(args) => run_once(&args),
         ModuleCommand::Bench { run, iterations } => bench(&run, iterations),
+        ModuleCommand::Wit => {
+            super::emit_text(crate::sandbox::WIT_PACKAGE);
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 

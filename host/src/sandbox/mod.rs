@@ -27,6 +27,11 @@ pub use limits::Limits;
 pub use module::{CallStats, LoadedModule, ModuleInfo, ModuleOutput, ModuleSpec};
 pub use text::{MAX_GUEST_TEXT, guest_text};
 
+/// The WIT package modules are written against (`wit/attestor.wit`), as this host was built with:
+/// the same file `bindings.rs` generates the host's side from. `attestor module wit` prints it
+/// for authors in languages other than Rust.
+pub const WIT_PACKAGE: &str = include_str!("../../../wit/attestor.wit");
+
 use crate::workload::Workload;
 
 /// The record modules receive for `workload`. Build it once and pass it to every
