@@ -137,3 +137,6 @@ impl<R: RoleConfig> cfg::config_server::Config for ConfigService<R> {
         Ok(Response::new(response))
     }
 }
+
+#[cfg(test)]
+mod tests;
