@@ -26,6 +26,53 @@
 //! # fn main() {}
 //! ```
 //!
+//! Unit-test the module's logic natively with plain `cargo test`, no Wasm involved: [`testing`]
+//! builds the [`Workload`] the host would pass, runs the module as the host does, and hands back
+//! what it logged. Beside the module, in its `src/lib.rs`:
+//!
+//! ```rust,test_harness
+//! # use attestor_guest::{Attestation, Error, Module, Workload};
+//! # struct Root;
+//! # impl Module for Root {
+//! #     const NAME: &'static str = "root-detector";
+//! #     const VERSION: &'static str = "0.1.0";
+//! #     const DESCRIPTION: &'static str = "flags processes running as root";
+//! #     fn attest(_config: &str, workload: &Workload) -> Result<Attestation, Error> {
+//! #         let mut out = Attestation::new();
+//! #         if workload.unix.euid == 0 {
+//! #             attestor_guest::info!("pid {} runs as root", workload.unix.pid);
+//! #             out.selector("root").fact("privileged", "true");
+//! #         }
+//! #         Ok(out)
+//! #     }
+//! # }
+//! #[cfg(test)]
+//! mod tests {
+//!     use super::*;
+//!     use attestor_guest::testing::{self, LogLevel, LogLine};
+//!
+//!     #[test]
+//!     fn root_is_flagged() {
+//!         let workload = testing::workload().pid(7).uid(0).build();
+//!         let answer = testing::attest::<Root>("", &workload).unwrap();
+//!         assert_eq!(answer.selectors(), ["root"]);
+//!         assert_eq!(answer.get_fact("privileged"), Some("true"));
+//!         assert_eq!(
+//!             testing::take_logs(),
+//!             [LogLine { level: LogLevel::Info, message: "pid 7 runs as root".into() }]
+//!         );
+//!     }
+//!
+//!     #[test]
+//!     fn others_are_not() {
+//!         let workload = testing::workload().pod("web", "frontend-0").build();
+//!         let answer = testing::attest::<Root>("", &workload).unwrap();
+//!         assert!(answer.selectors().is_empty());
+//!         assert!(testing::take_logs().is_empty());
+//!     }
+//! }
+//! ```
+//!
 //! Build for `wasm32-unknown-unknown` (`cargo xtask guests` does it, and turns the result into a
 //! component). The host prefixes every selector with the module's configured name, so a module
 //! configured as `root` returning `"root"` yields the selector `root:root`, and stores facts as
@@ -41,6 +88,8 @@ pub mod arena;
 #[global_allocator]
 static ALLOCATOR: arena::Arena = arena::Arena::new();
 
+pub mod testing;
+
 #[doc(hidden)]
 pub mod bindings {
     wit_bindgen::generate!({
@@ -49,6 +98,8 @@ pub mod bindings {
         pub_export_macro: true,
         export_macro_name: "__export_attestor_world",
         default_bindings_module: "attestor_guest::bindings",
+        // So a module's tests can compare whole workloads (`assert_eq!(w, expected)`).
+        additional_derives: [PartialEq, Eq],
     });
 }
 
@@ -56,8 +107,8 @@ pub use bindings::attestor::plugin::types::{
     Container, Fact, ImageRef, Kubernetes, Label, OwnerReference, Pod, Unix, Workload,
 };
 
-use bindings::attestor::plugin::host::{Level, log as host_log};
 use bindings::attestor::plugin::types::{self as wit};
+use testing::LogLevel;
 
 /// What a module answers: selector values and facts.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -83,6 +134,21 @@ impl Attestation {
     pub fn fact(&mut self, key: impl Into<String>, value: impl Into<String>) -> &mut Self {
         self.facts.push((key.into(), value.into()));
         self
+    }
+
+    /// The selector values added so far, in the order they were added.
+    pub fn selectors(&self) -> &[String] {
+        &self.selectors
+    }
+
+    /// The facts added so far as `(key, value)`, in the order they were added (a key may repeat).
+    pub fn facts(&self) -> &[(String, String)] {
+        &self.facts
+    }
+
+    /// The value of the first fact added with `key`, if any.
+    pub fn get_fact(&self, key: &str) -> Option<&str> {
+        self.facts.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
     }
 }
 
@@ -132,29 +198,52 @@ pub trait Module {
 }
 
 /// Lines to the host's log (capped per call by the host).
+///
+/// In a Wasm module each line goes to the host. Compiled natively (a module's unit tests), each
+/// line is kept in a buffer of the calling thread instead, which [`testing::take_logs`] drains.
 pub mod log {
-    use super::{Level, host_log};
+    use super::{LogLevel, emit};
 
     /// Trace-level line.
     pub fn trace(msg: &str) {
-        host_log(Level::Trace, msg);
+        emit(LogLevel::Trace, msg);
     }
     /// Debug-level line.
     pub fn debug(msg: &str) {
-        host_log(Level::Debug, msg);
+        emit(LogLevel::Debug, msg);
     }
     /// Info-level line.
     pub fn info(msg: &str) {
-        host_log(Level::Info, msg);
+        emit(LogLevel::Info, msg);
     }
     /// Warning.
     pub fn warn(msg: &str) {
-        host_log(Level::Warn, msg);
+        emit(LogLevel::Warn, msg);
     }
     /// Error-level line.
     pub fn error(msg: &str) {
-        host_log(Level::Error, msg);
+        emit(LogLevel::Error, msg);
     }
+}
+
+/// One log line: to the host in Wasm, to this thread's buffer natively.
+#[cfg(target_arch = "wasm32")]
+fn emit(level: LogLevel, msg: &str) {
+    use bindings::attestor::plugin::host::{Level, log};
+    let level = match level {
+        LogLevel::Trace => Level::Trace,
+        LogLevel::Debug => Level::Debug,
+        LogLevel::Info => Level::Info,
+        LogLevel::Warn => Level::Warn,
+        LogLevel::Error => Level::Error,
+    };
+    log(level, msg);
+}
+
+/// One log line: to the host in Wasm, to this thread's buffer natively.
+#[cfg(not(target_arch = "wasm32"))]
+fn emit(level: LogLevel, msg: &str) {
+    testing::record(level, msg);
 }
 
 /// `info!("x = {}", x)`: formatted info line.
@@ -228,7 +317,7 @@ pub mod __private {
                     .location()
                     .map(|l| format!(" at {}:{}:{}", l.file(), l.line(), l.column()))
                     .unwrap_or_default();
-                host_log(Level::Error, &format!("panic: {msg}{at}"));
+                emit(LogLevel::Error, &format!("panic: {msg}{at}"));
             }));
         });
     }

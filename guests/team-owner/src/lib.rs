@@ -135,45 +135,15 @@ export_module!(TeamOwner);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use attestor_guest::{Kubernetes, Label, Pod, Unix};
+    use attestor_guest::testing::{self, WorkloadBuilder};
 
-    fn host(euid: u32, user: Option<&str>, exe: Option<&str>) -> Workload {
-        Workload {
-            unix: Unix {
-                pid: 7,
-                uid: euid,
-                euid,
-                gid: 0,
-                egid: 0,
-                supplementary_gids: vec![],
-                user: user.map(str::to_owned),
-                group: None,
-                exe_path: exe.map(str::to_owned),
-                exe_sha256: None,
-            },
-            kubernetes: None,
-            facts: vec![],
-        }
+    fn host() -> WorkloadBuilder {
+        testing::workload().pid(7)
     }
 
     fn pod(ns: &str, sa: &str, labels: &[(&str, &str)]) -> Workload {
-        let mut w = host(1000, None, None);
-        w.kubernetes = Some(Kubernetes {
-            pod: Pod {
-                uid: "u".into(),
-                name: "p".into(),
-                namespace: ns.into(),
-                service_account: sa.into(),
-                node_name: "n".into(),
-                labels: labels.iter().map(|(k, v)| Label { key: (*k).into(), value: (*v).into() }).collect(),
-                annotations: vec![],
-                owners: vec![],
-                host_network: false,
-            },
-            container: None,
-            namespace_labels: vec![],
-        });
-        w
+        let pod = testing::workload().uid(1000).pod(ns, "p").service_account(sa);
+        labels.iter().fold(pod, |pod, (k, v)| pod.label(k, v)).build()
     }
 
     const RULES: &str = "
@@ -193,11 +163,11 @@ mod tests {
         assert_eq!(team_of(&rules, &pod("web", "default", &[("team", "frontend")])), Some("frontend"));
         // An unusable label value is skipped, not emitted: the next rule (uid 1000) decides.
         assert_eq!(team_of(&rules, &pod("web", "default", &[("team", "no spaces")])), Some("platform"));
-        assert_eq!(team_of(&rules, &host(26, Some("postgres"), None)), Some("data"));
-        assert_eq!(team_of(&rules, &host(5, None, Some("/opt/ledger/bin/ledger"))), Some("payments"));
-        assert_eq!(team_of(&rules, &host(5, None, Some("/usr/bin/true"))), None);
+        assert_eq!(team_of(&rules, &host().uid(26).user("postgres").build()), Some("data"));
+        assert_eq!(team_of(&rules, &host().uid(5).exe("/opt/ledger/bin/ledger").build()), Some("payments"));
+        assert_eq!(team_of(&rules, &host().uid(5).exe("/usr/bin/true").build()), None);
         let with_default = parse("default = unowned").unwrap();
-        assert_eq!(team_of(&with_default, &host(5, None, None)), Some("unowned"));
+        assert_eq!(team_of(&with_default, &host().uid(5).build()), Some("unowned"));
     }
 
     #[test]
