@@ -1,7 +1,11 @@
 //! Compile the protocol definitions in `proto/` with protox (pure Rust; no `protoc` needed).
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../proto");
+    // Read at run time: cargo may reuse this script's binary, compiled in another checkout
+    // sharing the target directory (its fingerprint holds no absolute path), where `env!` would
+    // name that checkout's protos.
+    let manifest = std::env::var_os("CARGO_MANIFEST_DIR").ok_or("cargo did not set CARGO_MANIFEST_DIR")?;
+    let root = std::path::Path::new(&manifest).join("../proto");
     let files = [
         "plugin/grpc_broker.proto",
         "plugin/grpc_controller.proto",

@@ -1,7 +1,6 @@
 //! `cargo xtask`: build the Wasm guests with whatever toolchain works here, run the demo, the
 //! full test suite and the benchmarks. Each command does its own set-up.
 
-mod component;
 mod fuzz;
 mod packages;
 mod toolchain;
@@ -42,7 +41,9 @@ fn main() -> ExitCode {
         Some("bench") => bench(&args[1..]),
         Some("fuzz") => fuzz::run(&args[1..]),
         Some("componentize") => match (args.get(1), args.get(2)) {
-            (Some(core), Some(out)) => component::componentize(Path::new(core), Path::new(out)),
+            (Some(core), Some(out)) => {
+                attestor_guest_build::component::componentize_file(Path::new(core), Path::new(out)).map_err(Into::into)
+            }
             _ => Err(anyhow::anyhow!("usage: cargo xtask componentize CORE.wasm OUT.wasm")),
         },
         Some("-h" | "--help" | "help") | None => {
@@ -102,30 +103,17 @@ fn run(cmd: &mut Command) -> Result<()> {
     Ok(())
 }
 
-/// Build every guest and turn each core module into a component.
+/// Build every guest and turn each core module into a component, with the library
+/// `attestor module build` uses.
 fn guests() -> Result<PathBuf> {
     let tc = toolchain::detect()?;
     eprintln!("xtask: building guests with {}", tc.describe());
     let build_dir = target_dir().join("guests-build");
-    let mut cmd = tc.build_command(&root().join("guests"), &build_dir);
-    run(&mut cmd)?;
     let out = guests_dir();
-    std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
-    let built = build_dir.join("wasm32-unknown-unknown/release");
-    let mut n = 0;
-    for entry in std::fs::read_dir(&built).with_context(|| format!("cannot read {}", built.display()))? {
-        let path = entry?.path();
-        if path.extension().is_some_and(|e| e == "wasm") {
-            let name = path.file_stem().map(|s| s.to_string_lossy().replace('_', "-")).unwrap_or_default();
-            let dest = out.join(format!("{name}.wasm"));
-            component::componentize(&path, &dest)?;
-            n += 1;
-        }
-    }
-    if n == 0 {
-        bail!("no guest modules found in {}", built.display());
-    }
-    eprintln!("xtask: {n} guest components in {}", out.display());
+    let manifest = root().join("guests/Cargo.toml");
+    let target = build_dir.to_string_lossy();
+    let built = attestor_guest_build::build(&tc, &manifest, &["--workspace", "--target-dir", &target], Some(&out))?;
+    eprintln!("xtask: {} guest components in {}", built.len(), out.display());
     Ok(out)
 }
 

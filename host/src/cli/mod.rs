@@ -27,7 +27,7 @@ pub struct Cli {
 pub enum Command {
     /// Attest a process: print its selectors and the SPIFFE IDs policy allows it.
     Attest(attest::AttestArgs),
-    /// Wasm module tooling: inspect, run and benchmark a component.
+    /// Wasm module tooling: scaffold, build and test a module; inspect, run and benchmark a component.
     #[command(subcommand)]
     Module(module::ModuleCommand),
     /// Policy authoring: check, format, test, explain, link templates.

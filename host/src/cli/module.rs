@@ -1,4 +1,8 @@
-//! `attestor module inspect|run|bench`: tooling for module authors.
+//! `attestor module new|build|test|inspect|run|bench|wit`: tooling for module authors.
+
+mod build;
+mod new;
+mod test;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -18,6 +22,14 @@ use crate::workload::{Pid, Workload};
 /// Module subcommands.
 #[derive(Debug, clap::Subcommand)]
 pub enum ModuleCommand {
+    /// Write a new module crate (its own workspace): a working module that reads its
+    /// configuration, native unit tests, recorded-facts cases, a README.
+    New(new::NewArgs),
+    /// Build a module crate for wasm32, turn it into a component, check it loads as the host
+    /// will, and print its `module { path, sha256 }` block.
+    Build(build::BuildArgs),
+    /// Run a component against recorded facts files and expected answers: `N passed, M failed`.
+    Test(test::TestArgs),
     /// Show a component's digest, imports, exports and metadata, and check it loads.
     Inspect {
         /// The component file.
@@ -77,6 +89,9 @@ pub struct RunArgs {
 
 pub(super) fn run(cmd: ModuleCommand) -> anyhow::Result<ExitCode> {
     match cmd {
+        ModuleCommand::New(args) => new::run(args),
+        ModuleCommand::Build(args) => build::run(args),
+        ModuleCommand::Test(args) => test::run(args),
         ModuleCommand::Inspect { file, module_config, output } => inspect(&file, module_config, output),
         ModuleCommand::Run(args) => run_once(&args),
         ModuleCommand::Bench { run, iterations } => bench(&run, iterations),

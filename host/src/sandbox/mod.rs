@@ -9,6 +9,7 @@
 //! sees another's output, so order in the config does not change answers.
 
 mod bindings;
+pub mod cases;
 mod convert;
 mod engine;
 mod error;
