@@ -66,13 +66,15 @@ impl Toolchain {
             Self::Prebuilt { cargo } | Self::BuildStd { cargo, .. } => cargo,
         };
         let mut cmd = Command::new(cargo);
-        // From the crate's directory, so its own `.cargo/config.toml` and `rust-toolchain.toml` count.
+        // From the crate's directory, so its own `.cargo/config.toml` and `rust-toolchain.toml`
+        // count; the manifest made absolute first, or a relative one would be read from there.
+        let manifest = std::path::absolute(manifest).unwrap_or_else(|_| manifest.to_owned());
         if let Some(dir) = manifest.parent().filter(|d| !d.as_os_str().is_empty()) {
             cmd.current_dir(dir);
         }
         cmd.arg("build")
             .arg("--manifest-path")
-            .arg(manifest)
+            .arg(&manifest)
             .args(["--release", "--target", WASM_TARGET, "--message-format=json-render-diagnostics"])
             .args(extra)
             .env("RUSTFLAGS", GUEST_RUSTFLAGS)
@@ -99,7 +101,7 @@ pub fn detect() -> Result<Toolchain, BuildError> {
         Err(why) => tried.push(why),
     }
     let prefix = std::env::var_os(PREFIX_ENV).map_or_else(|| PathBuf::from(DEFAULT_PREFIX), PathBuf::from);
-    match build_std(&prefix) {
+    match build_std_at(&prefix) {
         Ok(tc) => return Ok(tc),
         Err(why) => tried.push(why),
     }
@@ -127,7 +129,7 @@ fn prebuilt() -> Result<Toolchain, String> {
 }
 
 /// A rustc under `prefix` with its std sources, its cargo and a wasm linker.
-fn build_std(prefix: &Path) -> Result<Toolchain, String> {
+fn build_std_at(prefix: &Path) -> Result<Toolchain, String> {
     let rustc = prefix.join("bin/rustc");
     let cargo = prefix.join("bin/cargo");
     let sysroot =
@@ -149,3 +151,6 @@ fn build_std(prefix: &Path) -> Result<Toolchain, String> {
     };
     Ok(Toolchain::BuildStd { rustc, cargo, linker })
 }
+
+#[cfg(test)]
+mod tests;
