@@ -115,6 +115,30 @@ fn new_test_build_test_attest() {
     assert!(tested.contains("ok   cases/example.yaml: nginx in a pod is trusted"), "{tested}");
     assert!(tested.ends_with("3 passed, 0 failed\n"), "{tested}");
 
+    // A case without `config:` gets `--module-config`.
+    let more = crate_dir.join("more-cases");
+    std::fs::create_dir(&more).expect("mkdir");
+    std::fs::write(
+        more.join("default-config.yaml"),
+        "facts: ../cases/facts/host.json\nexpect: {selectors: [exe:sleep, trusted], facts: {program: sleep, trusted: \"true\"}}\n",
+    )
+    .expect("case");
+    let tested =
+        ok(&attestor(&["module", "test", &path, "--facts", "more-cases", "--module-config", "sleep"], &crate_dir));
+    assert!(tested.ends_with("1 passed, 0 failed\n"), "{tested}");
+
+    // `--out-dir` puts the component elsewhere; `--module-config` is what the load check validates.
+    let out_dir = tmp.path().join("dist");
+    let again = ok(&attestor(&["module", "build", "--out-dir", &out_dir.to_string_lossy()], &crate_dir));
+    let (moved, moved_sha) = block(&again, "demo-mod");
+    assert_eq!(Path::new(&moved), out_dir.canonicalize().expect("dist").join("demo-mod.wasm"));
+    assert_eq!(moved_sha, sha, "the same crate builds the same component");
+    let refused = attestor(&["module", "build", "--module-config", "/usr/sbin/nginx"], &crate_dir);
+    assert_eq!(refused.status.code(), Some(1));
+    let err = text(&refused.stderr);
+    assert!(err.contains("demo-mod.wasm was built but does not load as attestor loads modules"), "{err}");
+    assert!(err.contains("give the program's file name, not a path"), "{err}");
+
     // Pin → configure → attest a real process: the module's selectors are among the output.
     let config = crate_dir.join("attestor.hcl");
     std::fs::write(
