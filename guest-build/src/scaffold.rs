@@ -26,7 +26,9 @@ pub enum Sdk {
 
 /// The files of a new module, relative to its directory, with their text.
 const TEMPLATES: &[(&str, &str)] = &[
-    ("Cargo.toml", include_str!("../templates/module/Cargo.toml")),
+    // Not named `Cargo.toml`: cargo reads every manifest of a git dependency's repository and
+    // reports a template's `{{…}}` as "error: invalid key" to everyone depending on the SDK by git.
+    ("Cargo.toml", include_str!("../templates/module/Cargo.toml.in")),
     ("src/lib.rs", include_str!("../templates/module/src/lib.rs")),
     ("src/tests.rs", include_str!("../templates/module/src/tests.rs")),
     ("cases/example.yaml", include_str!("../templates/module/cases/example.yaml")),
