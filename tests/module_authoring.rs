@@ -296,3 +296,33 @@ fn a_build_without_any_wasm_toolchain_names_what_to_install() {
     assert!(err.contains("apt-get install rustc-web cargo-web rust-web-src lld-19"), "{err}");
     assert!(!crate_dir.join("target").exists(), "nothing is built");
 }
+
+#[test]
+fn a_git_sdk_dependency_resolves_cleanly() {
+    // The SDK by git, from this checkout's own repository at its HEAD: cargo fetches the
+    // repository, finds `attestor-guest` among its manifests, and reports nothing else.
+    let head = Command::new("git").args(["rev-parse", "HEAD"]).current_dir(root()).output().expect("git");
+    assert!(head.status.success(), "this test needs the checkout to be a git repository: {}", text(&head.stderr));
+    let rev = text(&head.stdout).trim().to_owned();
+    let url = format!("file://{}", root().canonicalize().expect("root").display());
+    let tmp = tempfile::tempdir().expect("tempdir");
+    ok(&attestor(&["module", "new", "git-sdk", "--sdk-git", &url, "--sdk-rev", &rev], tmp.path()));
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let meta = Command::new(cargo)
+        .args(["metadata", "--format-version", "1"])
+        .current_dir(tmp.path().join("git-sdk"))
+        .output()
+        .expect("cargo metadata");
+    let stdout = ok(&meta);
+    let stderr = text(&meta.stderr);
+    assert!(!stderr.contains("error"), "cargo complained about the repository's manifests:\n{stderr}");
+    let json: serde_json::Value = serde_json::from_str(&stdout).expect("metadata");
+    let sdk = json["packages"]
+        .as_array()
+        .expect("packages")
+        .iter()
+        .find(|p| p["name"] == "attestor-guest")
+        .expect("attestor-guest resolved");
+    let source = sdk["source"].as_str().expect("source");
+    assert!(source.starts_with(&format!("git+{url}?rev={rev}#")), "{source}");
+}
