@@ -73,8 +73,11 @@
 //! }
 //! ```
 //!
-//! Build for `wasm32-unknown-unknown` (`cargo xtask guests` does it, and turns the result into a
-//! component). The host prefixes every selector with the module's configured name, so a module
+//! `attestor module new NAME` writes a crate set up for this; `attestor module build` builds it
+//! for `wasm32-unknown-unknown`, turns the result into a component and prints the block that pins
+//! it (inside attestor's repository, `cargo xtask guests` does the same for `guests/`); `attestor
+//! module test` runs the component against recorded facts. The guide is attestor's
+//! `docs/writing-modules.md`. The host prefixes every selector with the module's configured name, so a module
 //! configured as `root` returning `"root"` yields the selector `root:root`, and stores facts as
 //! `root.<key>`, where Cedar policies read them as tags (`principal.getTag("root.privileged")`).
 //!
