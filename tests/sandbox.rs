@@ -154,7 +154,7 @@ fn wasi_import_is_refused_at_load_and_named() {
     let err = Sandbox::load(rt.clone(), vec![spec("clock", "hostile-wasi-import", "")]).unwrap_err();
     assert_eq!(
         err.to_string(),
-        "module `clock` imports `wasi:clocks/wall-clock@0.2.0`, which attestor does not provide; a module may import only `attestor:plugin/host@0.1` (build it for wasm32-unknown-unknown, not a WASI target)"
+        "module `clock` imports `wasi:clocks/wall-clock@0.2.0`, which attestor does not provide; a module may import only `attestor:plugin/host@0.1` and `attestor:plugin/types@0.1` (build it for wasm32-unknown-unknown, not a WASI target)"
     );
     assert_host_still_works(&rt);
 }
@@ -359,13 +359,15 @@ fn reload_swaps_policies_and_refuses_a_module_that_broke_its_pin() {
 #[test]
 fn hostile_wit_values_are_refused_with_bounded_errors() {
     let rt = runtime();
-    let cases: [(&str, u64, &str); 6] = [
+    let cases: [(&str, u64, &str); 7] = [
         ("huge-selector", 64, "returned 8388608 bytes of selectors and facts, over the cap of 65536"),
         ("many-selectors", 64, "returned 1000000 selectors, over the cap of 64"),
         ("invalid-utf8", 16, "returned a value the component model refuses: invalid utf-8 sequence"),
         ("huge-fact-key", 16, "returned 1048577 bytes of selectors and facts, over the cap of 65536"),
         ("huge-error", 64, "failed (internal): eeee"),
         ("control-error", 16, "failed (internal): line one\\nline two\\r\\n\\u{1b}[31mred"),
+        // Escaped once and quoted as it is (it read `"a\\nb…"` when escaped twice).
+        ("control-selector", 16, r#"returned selector "a\nb\u{1b}[31m": contains control characters"#),
     ];
     for (mode, memory_mib, want) in cases {
         let mut s = spec("abuse", "hostile-wit-abuse", mode);

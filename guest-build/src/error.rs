@@ -8,10 +8,9 @@ use std::path::PathBuf;
 pub enum BuildError {
     /// The machine: no toolchain here can build `wasm32-unknown-unknown`.
     #[error(
-        "no toolchain can build wasm32-unknown-unknown modules here (tried: {tried}).\n\
-         Install one of:\n  \
-         * rustup's target:   rustup target add wasm32-unknown-unknown\n  \
-         * on Debian/Ubuntu:  apt-get install {packages} (Rust with std sources, plus the wasm linker)"
+        "no toolchain can build wasm32-unknown-unknown modules here (tried: {tried}). Install one: \
+         `rustup target add wasm32-unknown-unknown` (rustup's prebuilt target), or on Debian/Ubuntu \
+         `apt-get install {packages}` (Rust with its std sources, plus the wasm linker)"
     )]
     NoToolchain {
         /// What was looked for and why each failed.

@@ -39,11 +39,12 @@ const TEMPLATES: &[(&str, &str)] = &[
     (".gitignore", include_str!("../templates/module/gitignore")),
 ];
 
-/// Whether `name` can name a module crate and its component: 1–63 characters of `a-z`, `0-9`
+/// Whether `name` can name a module crate and its component: 1–32 characters (a selector
+/// kind's length) of `a-z`, `0-9`
 /// and `-`, starting with a letter, not ending with `-`. The host's own rules for module names
 /// (reserved selector kinds) are checked by the caller.
 pub fn check_name(name: &str) -> Result<(), BuildError> {
-    let ok = (1..=63).contains(&name.len())
+    let ok = (1..=32).contains(&name.len())
         && name.starts_with(|c: char| c.is_ascii_lowercase())
         && !name.ends_with('-')
         && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
@@ -51,7 +52,7 @@ pub fn check_name(name: &str) -> Result<(), BuildError> {
         Ok(())
     } else {
         Err(BuildError::Scaffold(format!(
-            "module name {name:?} is not usable: use 1-63 characters of a-z, 0-9 and `-`, starting with a letter \
+            "module name {name:?} is not usable: use 1-32 characters of a-z, 0-9 and `-`, starting with a letter \
              and not ending with `-` (it names the crate, the component file and the selector kind)"
         )))
     }

@@ -267,6 +267,18 @@ macro_rules! warn {
     ($($t:tt)*) => { $crate::log::warn(&::std::format!($($t)*)) };
 }
 
+/// Formatted error-level line.
+#[macro_export]
+macro_rules! error {
+    ($($t:tt)*) => { $crate::log::error(&::std::format!($($t)*)) };
+}
+
+/// Formatted trace-level line.
+#[macro_export]
+macro_rules! trace {
+    ($($t:tt)*) => { $crate::log::trace(&::std::format!($($t)*)) };
+}
+
 impl Workload {
     /// The pod, when the process runs in Kubernetes.
     pub fn pod(&self) -> Option<&Pod> {

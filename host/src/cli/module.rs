@@ -178,7 +178,10 @@ fn load_for_run(args: &RunArgs, runtime: &Runtime) -> anyhow::Result<(LoadedModu
         (Some(path), _) => {
             let text =
                 std::fs::read_to_string(path).with_context(|| format!("cannot read facts file {}", path.display()))?;
-            serde_json::from_str(&text).with_context(|| format!("facts file {} is not a workload", path.display()))?
+            let recorded: Workload = serde_json::from_str(&text)
+                .with_context(|| format!("facts file {} is not a workload", path.display()))?;
+            // `attest --dump-facts` records modules' output too; a module never sees any.
+            recorded.as_gathered()
         }
         (None, Some(pid)) => {
             let gatherer = Gatherer::new("/proc", UnixConfig::default(), None);

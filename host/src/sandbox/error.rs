@@ -56,7 +56,7 @@ pub enum LoadError {
         reason: String,
     },
     /// Module: it imports something the host does not grant.
-    #[error("module `{module}` imports {}, which attestor does not provide; a module may import only `attestor:plugin/host@0.1` (build it for wasm32-unknown-unknown, not a WASI target)", .imports.iter().map(|i| format!("`{i}`")).collect::<Vec<_>>().join(", "))]
+    #[error("module `{module}` imports {}, which attestor does not provide; a module may import only `attestor:plugin/host@0.1` and `attestor:plugin/types@0.1` (build it for wasm32-unknown-unknown, not a WASI target)", .imports.iter().map(|i| format!("`{i}`")).collect::<Vec<_>>().join(", "))]
     ForbiddenImports {
         /// Module name.
         module: String,

@@ -309,12 +309,12 @@ impl LoadedModule {
         let mut out = ModuleOutput::default();
         for value in answer.selectors {
             check_value(&value, limits.max_value_bytes)
-                .map_err(|why| bad(format!("selector {:?}: {why}", truncate(&value))))?;
+                .map_err(|why| bad(format!("selector \"{}\": {why}", truncate(&value))))?;
             out.selectors.push(Selector::new(self.spec.name.clone(), value));
         }
         for fact in answer.facts {
             let key = FactKey::join(&self.name, &fact.key)
-                .map_err(|e| bad(format!("fact key {:?}: {e}", truncate(&fact.key))))?;
+                .map_err(|e| bad(format!("fact key \"{}\": {e}", truncate(&fact.key))))?;
             check_value(&fact.value, limits.max_value_bytes).map_err(|why| bad(format!("fact `{key}`: {why}")))?;
             out.facts.push((key, fact.value));
         }
@@ -335,6 +335,8 @@ fn check_value(v: &str, max: usize) -> Result<(), String> {
     Ok(())
 }
 
+/// A guest's string cut to 40 characters and made printable (control characters escaped once:
+/// the caller quotes it with `"{}"`, never `{:?}`, which would escape the escapes again).
 fn truncate(s: &str) -> String {
     guest_text(&s.chars().take(40).collect::<String>())
 }

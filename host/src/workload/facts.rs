@@ -36,6 +36,11 @@ impl FactKey {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The source: the part before the first `.` (`host` of `host.name`, a module's name).
+    pub fn source(&self) -> &str {
+        self.0.split_once('.').map_or(self.0.as_str(), |(source, _)| source)
+    }
 }
 
 /// A word of a fact key: lower-case letters, digits, `-` and `_`, starting with a letter or digit.

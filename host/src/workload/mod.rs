@@ -51,4 +51,21 @@ impl Workload {
     pub fn new(unix: UnixFacts) -> Self {
         Self { unix, kubernetes: None, facts: Facts::default(), selectors: Vec::new() }
     }
+
+    /// The workload as gathering left it, before any module ran: the facts and selectors of
+    /// sources that are not attestor's own (modules; their names are never reserved kinds)
+    /// removed. What a module receives in production, from a recorded workload that
+    /// `attest --dump-facts` wrote after enrichment.
+    pub fn as_gathered(&self) -> Self {
+        let own = |source: &str| crate::selector::SelectorKind::RESERVED.contains(&source);
+        Self {
+            unix: self.unix.clone(),
+            kubernetes: self.kubernetes.clone(),
+            facts: self.facts.iter().filter(|(k, _)| own(k.source())).map(|(k, v)| (k.clone(), v.clone())).collect(),
+            selectors: self.selectors.iter().filter(|s| s.kind().is_reserved()).cloned().collect(),
+        }
+    }
 }
+
+#[cfg(test)]
+mod tests;

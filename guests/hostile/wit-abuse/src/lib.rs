@@ -5,7 +5,8 @@
 //! * `invalid-utf8`: a selector whose bytes are not UTF-8, which the component model refuses;
 //! * `huge-fact-key`: a fact with a 1 MiB key;
 //! * `huge-error`: an error whose message is 8 MiB;
-//! * `control-error`: an error message full of newlines and escape sequences.
+//! * `control-error`: an error message full of newlines and escape sequences;
+//! * `control-selector`: a selector value with a newline and an escape sequence in it.
 //!
 //! The WIT types have no recursion, so a value cannot be nested deeper than the record it is.
 use attestor_guest::{Attestation, Error, Module, Workload, export_module};
@@ -42,6 +43,9 @@ impl Module for WitAbuse {
             "huge-error" => return Err(Error::internal("e".repeat(8 << 20))),
             "control-error" => {
                 return Err(Error::internal("line one\nline two\r\n\u{1b}[31mred\u{1b}[0m\u{7}".repeat(4)));
+            }
+            "control-selector" => {
+                out.selector("a\nb\u{1b}[31m");
             }
             other => return Err(Error::config(format!("unknown mode {other:?}"))),
         }

@@ -317,6 +317,8 @@ impl Module for Chatty {
         crate::info!("pod {}/{}", pod.namespace, pod.name);
         crate::debug!("uid {}", pod.uid);
         crate::warn!("{} labels", pod.labels.len());
+        crate::error!("node {}", pod.node_name);
+        crate::trace!("sa {}", pod.service_account);
         Ok(Attestation::new())
     }
 }
@@ -345,6 +347,8 @@ fn logs_are_captured_with_their_level_and_taken_once() {
         line(LogLevel::Info, "pod web/web-0"),
         line(LogLevel::Debug, "uid 00000000-0000-0000-0000-000000000001"),
         line(LogLevel::Warn, "0 labels"),
+        line(LogLevel::Error, "node node-1"),
+        line(LogLevel::Trace, "sa default"),
     ]);
     assert_eq!(take_logs(), expected);
     assert_eq!(take_logs(), [], "take_logs drains the buffer");
