@@ -326,3 +326,49 @@ fn a_git_sdk_dependency_resolves_cleanly() {
     let source = sdk["source"].as_str().expect("source");
     assert!(source.starts_with(&format!("git+{url}?rev={rev}#")), "{source}");
 }
+
+#[test]
+fn developer_commands_take_a_modules_limits() {
+    // A cap above the sandbox's default 64 MiB ceiling raises the ceiling for the command.
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let facts = tmp.path().join("facts.json");
+    std::fs::write(
+        &facts,
+        r#"{"unix": {"pid": 5, "uid": 0, "euid": 0, "gid": 0, "egid": 0, "supplementary_gids": []}}"#,
+    )
+    .expect("facts");
+    let hog = common::guest("hostile-hog");
+    let out = attestor(
+        &["module", "run", &hog.to_string_lossy(), "--facts", &facts.to_string_lossy(), "--memory-mib", "128"],
+        &root(),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("module `hostile-hog` exceeded its memory cap (128 MiB)"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // `module test --fuel`: the case expecting the fuel error passes.
+    std::fs::write(
+        tmp.path().join("fuel.yaml"),
+        "facts: facts.json\nexpect: {error: out-of-fuel, message: 'fuel budget (1)'}\n",
+    )
+    .expect("case");
+    let team = common::guest("team-owner");
+    let out = attestor(
+        &[
+            "module",
+            "test",
+            &team.to_string_lossy(),
+            "--facts",
+            &tmp.path().to_string_lossy(),
+            "--module-config",
+            "default = x",
+            "--fuel",
+            "1",
+        ],
+        &root(),
+    );
+    assert_eq!(text(&out.stdout).lines().last(), Some("1 passed, 0 failed"), "{}", text(&out.stdout));
+}

@@ -37,6 +37,9 @@ pub enum ModuleCommand {
         /// Configuration string to validate.
         #[arg(long, default_value = "")]
         module_config: String,
+        /// Limits of the check's calls (`metadata`, `validate-config`).
+        #[command(flatten)]
+        limits: LimitArgs,
         /// Output format.
         #[arg(long, value_enum, default_value_t = Output::Text)]
         output: Output,
@@ -73,6 +76,18 @@ pub struct RunArgs {
     /// Configuration string passed to the module.
     #[arg(long, default_value = "")]
     pub module_config: String,
+    /// Per-call limits.
+    #[command(flatten)]
+    pub limits: LimitArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Output::Text)]
+    pub output: Output,
+}
+
+/// Per-call limits of a developer command: a module's `fuel`, `memory_mib` and `timeout` keys,
+/// same ranges, same defaults.
+#[derive(Debug, Default, clap::Args)]
+pub struct LimitArgs {
     /// Fuel budget per call (the range of a module's `fuel` key).
     #[arg(long, value_parser = clap::value_parser!(u64).range(ranges::FUEL.start().unsigned_abs()..=ranges::FUEL.end().unsigned_abs()))]
     pub fuel: Option<u64>,
@@ -82,9 +97,26 @@ pub struct RunArgs {
     /// Time limit per call (Go duration, e.g. `50ms`).
     #[arg(long)]
     pub timeout: Option<String>,
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = Output::Text)]
-    pub output: Output,
+}
+
+impl LimitArgs {
+    /// The limits, the defaults where a flag is absent.
+    fn limits(&self) -> anyhow::Result<Limits> {
+        let mut limits = Limits::default();
+        if let Some(f) = self.fuel {
+            limits.fuel = f;
+        }
+        if let Some(m) = self.memory_mib {
+            limits.memory_bytes = m << 20;
+        }
+        if let Some(t) = &self.timeout {
+            limits.timeout = ranges::MODULE_TIMEOUT
+                .check(t)
+                .map_err(|e| anyhow::anyhow!("--timeout {e}"))?
+                .unwrap_or(limits.timeout);
+        }
+        Ok(limits)
+    }
 }
 
 pub(super) fn run(cmd: ModuleCommand) -> anyhow::Result<ExitCode> {
@@ -92,7 +124,9 @@ pub(super) fn run(cmd: ModuleCommand) -> anyhow::Result<ExitCode> {
         ModuleCommand::New(args) => new::run(args),
         ModuleCommand::Build(args) => build::run(args),
         ModuleCommand::Test(args) => test::run(args),
-        ModuleCommand::Inspect { file, module_config, output } => inspect(&file, module_config, output),
+        ModuleCommand::Inspect { file, module_config, limits, output } => {
+            inspect(&file, module_config, &limits.limits()?, output)
+        }
         ModuleCommand::Run(args) => run_once(&args),
         ModuleCommand::Bench { run, iterations } => bench(&run, iterations),
         ModuleCommand::Wit => {
@@ -107,18 +141,25 @@ fn default_name(file: &Path) -> String {
     if SelectorKind::new(stem.clone()).is_ok_and(|k| !k.is_reserved()) { stem } else { "module".to_owned() }
 }
 
-fn runtime() -> anyhow::Result<Runtime> {
-    Ok(Runtime::new(RuntimeSettings { max_concurrent_calls: 2, ..RuntimeSettings::default() })?)
+/// An engine for a developer command whose modules run under `limits`: its memory ceiling is
+/// the sandbox's default, or the module's cap when that is higher (a config raises the ceiling
+/// with `sandbox.max_memory_mib`; here the flag alone says it).
+fn runtime(limits: &Limits) -> anyhow::Result<Runtime> {
+    let defaults = RuntimeSettings::default();
+    Ok(Runtime::new(RuntimeSettings {
+        max_concurrent_calls: 2,
+        max_memory_bytes: defaults.max_memory_bytes.max(limits.memory_bytes),
+    })?)
 }
 
-fn inspect(file: &Path, config: String, output: Output) -> anyhow::Result<ExitCode> {
-    let runtime = runtime()?;
+fn inspect(file: &Path, config: String, limits: &Limits, output: Output) -> anyhow::Result<ExitCode> {
+    let runtime = runtime(limits)?;
     let spec = ModuleSpec {
         name: SelectorKind::new(default_name(file))?,
         path: file.to_owned(),
         sha256: None,
         config,
-        limits: Limits::default(),
+        limits: limits.clone(),
         optional: false,
     };
     let m = LoadedModule::load(&runtime, spec)?;
@@ -153,17 +194,7 @@ fn inspect(file: &Path, config: String, output: Output) -> anyhow::Result<ExitCo
 }
 
 fn load_for_run(args: &RunArgs, runtime: &Runtime) -> anyhow::Result<(LoadedModule, Workload)> {
-    let mut limits = Limits::default();
-    if let Some(f) = args.fuel {
-        limits.fuel = f;
-    }
-    if let Some(m) = args.memory_mib {
-        limits.memory_bytes = m << 20;
-    }
-    if let Some(t) = &args.timeout {
-        limits.timeout =
-            ranges::MODULE_TIMEOUT.check(t).map_err(|e| anyhow::anyhow!("--timeout {e}"))?.unwrap_or(limits.timeout);
-    }
+    let limits = args.limits.limits()?;
     let name = args.name.clone().unwrap_or_else(|| default_name(&args.file));
     let spec = ModuleSpec {
         name: SelectorKind::new(name)?,
@@ -193,7 +224,7 @@ fn load_for_run(args: &RunArgs, runtime: &Runtime) -> anyhow::Result<(LoadedModu
 }
 
 fn run_once(args: &RunArgs) -> anyhow::Result<ExitCode> {
-    let runtime = runtime()?;
+    let runtime = runtime(&args.limits.limits()?)?;
     let (module, workload) = load_for_run(args, &runtime)?;
     let input = crate::sandbox::wit_workload(&workload);
     let (result, stats) = module.attest(&runtime, &input);
@@ -235,7 +266,7 @@ fn run_once(args: &RunArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn bench(args: &RunArgs, iterations: usize) -> anyhow::Result<ExitCode> {
-    let runtime = Arc::new(runtime()?);
+    let runtime = Arc::new(runtime(&args.limits.limits()?)?);
     let (module, workload) = load_for_run(args, &runtime)?;
     let input = crate::sandbox::wit_workload(&workload);
     let warmup = (iterations / 10).max(1);

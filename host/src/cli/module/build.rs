@@ -9,7 +9,7 @@ use anyhow::Context;
 
 use super::super::out;
 use super::default_name;
-use crate::sandbox::{Limits, LoadedModule, ModuleSpec};
+use crate::sandbox::{LoadedModule, ModuleSpec};
 use crate::selector::SelectorKind;
 
 /// `module build` arguments.
@@ -23,6 +23,9 @@ pub struct BuildArgs {
     /// Configuration string the load check passes to `validate-config`.
     #[arg(long, default_value = "")]
     pub module_config: String,
+    /// Per-call limits (a module's `fuel`, `memory_mib` and `timeout` keys).
+    #[command(flatten)]
+    pub limits: super::LimitArgs,
 }
 
 pub(super) fn run(args: BuildArgs) -> anyhow::Result<ExitCode> {
@@ -34,7 +37,8 @@ pub(super) fn run(args: BuildArgs) -> anyhow::Result<ExitCode> {
     let toolchain = attestor_guest_build::toolchain::detect()?;
     eprintln!("attestor: building {} with {}", dir.display(), toolchain.describe());
     let built = attestor_guest_build::build(&toolchain, &manifest, &[], args.out_dir.as_deref())?;
-    let runtime = super::runtime()?;
+    let limits = args.limits.limits()?;
+    let runtime = super::runtime(&limits)?;
     for b in built {
         let path =
             std::fs::canonicalize(&b.component).with_context(|| format!("cannot resolve {}", b.component.display()))?;
@@ -44,7 +48,7 @@ pub(super) fn run(args: BuildArgs) -> anyhow::Result<ExitCode> {
             path: path.clone(),
             sha256: None,
             config: args.module_config.clone(),
-            limits: Limits::default(),
+            limits: limits.clone(),
             optional: false,
         };
         let m = LoadedModule::load(&runtime, spec)

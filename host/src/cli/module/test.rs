@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use super::super::out;
 use super::default_name;
 use crate::sandbox::cases::{self, Answer, Case};
-use crate::sandbox::{Limits, LoadedModule, ModuleSpec, Runtime, wit_workload};
+use crate::sandbox::{LoadedModule, ModuleSpec, Runtime, wit_workload};
 use crate::selector::SelectorKind;
 
 /// `module test` arguments.
@@ -26,13 +26,17 @@ pub struct TestArgs {
     /// Configuration string for cases that give none.
     #[arg(long, default_value = "")]
     pub module_config: String,
+    /// Per-call limits (a module's `fuel`, `memory_mib` and `timeout` keys).
+    #[command(flatten)]
+    pub limits: super::LimitArgs,
 }
 
 /// The module loaded under one configuration, or why it did not load (a case may expect it).
 type Loaded = Result<LoadedModule, (&'static str, String)>;
 
 pub(super) fn run(args: TestArgs) -> anyhow::Result<ExitCode> {
-    let runtime = super::runtime()?;
+    let limits = args.limits.limits()?;
+    let runtime = super::runtime(&limits)?;
     let name = args.name.clone().unwrap_or_else(|| default_name(&args.file));
     let kind = SelectorKind::new(name.clone())?;
     let load = |config: &str| -> anyhow::Result<Loaded> {
@@ -41,7 +45,7 @@ pub(super) fn run(args: TestArgs) -> anyhow::Result<ExitCode> {
             path: args.file.clone(),
             sha256: None,
             config: config.to_owned(),
-            limits: Limits::default(),
+            limits: limits.clone(),
             optional: false,
         };
         match LoadedModule::load(&runtime, spec) {
