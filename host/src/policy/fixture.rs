@@ -276,20 +276,10 @@ fn facts_of<T: serde::de::DeserializeOwned>(
     name: &str,
     path: &Path,
 ) -> Result<T, FixtureError> {
-    let invalid = |message: String| FixtureError::Invalid { path: path.to_owned(), message };
-    match value {
-        serde_yaml_ng::Value::String(file) => {
-            let base = path.parent().unwrap_or(Path::new("."));
-            let facts = base.join(&file);
-            let text = std::fs::read_to_string(&facts)
-                .map_err(|e| invalid(format!("fixture {name:?}: cannot read facts {}: {e}", facts.display())))?;
-            // JSON is YAML: one parser reads both.
-            serde_yaml_ng::from_str(&text)
-                .map_err(|e| invalid(format!("fixture {name:?}: {} is not {what}: {e}", facts.display())))
-        }
-        inline => serde_yaml_ng::from_value(inline)
-            .map_err(|e| invalid(format!("fixture {name:?}: inline facts are not {what}: {e}"))),
-    }
+    crate::workload::read_recorded(value, path, what).map_err(|message| FixtureError::Invalid {
+        path: path.to_owned(),
+        message: format!("fixture {name:?}: {message}"),
+    })
 }
 
 /// Every `*.yaml` / `*.yml` file under `dir` (hidden directories skipped), in path order.

@@ -177,19 +177,8 @@ pub fn parse(text: &str, path: &Path) -> Result<Vec<Case>, CaseError> {
 
 /// A `facts:` value: a file (JSON or YAML) relative to the case file, or the facts inline.
 fn workload_of(value: serde_yaml_ng::Value, name: &str, path: &Path) -> Result<Workload, CaseError> {
-    let invalid = |message: String| CaseError::Invalid { path: path.to_owned(), message };
-    match value {
-        serde_yaml_ng::Value::String(file) => {
-            let facts = path.parent().unwrap_or(Path::new(".")).join(&file);
-            let text = std::fs::read_to_string(&facts)
-                .map_err(|e| invalid(format!("case {name:?}: cannot read facts {}: {e}", facts.display())))?;
-            // JSON is YAML: one parser reads both.
-            serde_yaml_ng::from_str(&text)
-                .map_err(|e| invalid(format!("case {name:?}: {} is not a workload: {e}", facts.display())))
-        }
-        inline => serde_yaml_ng::from_value(inline)
-            .map_err(|e| invalid(format!("case {name:?}: inline facts are not a workload: {e}"))),
-    }
+    crate::workload::read_recorded(value, path, "a workload")
+        .map_err(|message| CaseError::Invalid { path: path.to_owned(), message: format!("case {name:?}: {message}") })
 }
 
 /// Every `*.yaml` / `*.yml` file directly in `dir`, in name order; `dir` itself when it is a file.

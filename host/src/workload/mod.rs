@@ -11,6 +11,7 @@
 mod agent;
 mod facts;
 mod kubernetes;
+mod recorded;
 pub mod sample;
 mod unix;
 
@@ -22,6 +23,7 @@ pub use kubernetes::{
     ContainerFacts, ContainerId, ImageRef, InvalidId, KubernetesFacts, OwnerReference, PodFacts, PodUid,
     SignatureFacts, SigstoreFacts,
 };
+pub use recorded::read_recorded;
 pub use unix::{Gid, Pid, Uid, UnixFacts};
 
 use crate::selector::Selector;
