@@ -71,7 +71,7 @@ pub mod ranges {
 
     use crate::time::DurationRange;
 
-    /// `sandbox.max_concurrent_calls`: sizes the instance pool (8 core instances per call).
+    /// `sandbox.max_concurrent_calls`: sizes the instance pool (one component of at most 64 core instances, 2 memories and 64 tables per call).
     pub const MAX_CONCURRENT_CALLS: RangeInclusive<u32> = 1..=256;
     /// `sandbox.max_memory_mib` and `module.*.memory_mib`: a 32-bit linear memory holds 4 GiB.
     pub const MEMORY_MIB: RangeInclusive<u32> = 1..=4096;

@@ -5,6 +5,8 @@ use std::sync::{Condvar, Mutex, PoisonError};
 
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
+use super::limits::PER_COMPONENT;
+
 use super::error::LoadError;
 use super::ticker::Ticker;
 
@@ -102,12 +104,16 @@ fn engine_config(settings: &RuntimeSettings, pooling: bool) -> Config {
     if pooling {
         let n = settings.max_concurrent_calls.max(1);
         let mut pool = PoolingAllocationConfig::default();
-        // A component from wit-component holds the guest's core module plus small shim and
-        // fixup modules: a few core instances and tables, one or two memories.
+        // Each call slot may hold one component of at most PER_COMPONENT core instances,
+        // memories and tables; the caps per component make a component that needs more fail at load,
+        // never later by exhausting the pool under concurrent calls.
         pool.total_component_instances(n)
-            .total_core_instances(n * 8)
-            .total_memories(n * 2)
-            .total_tables(n * 8)
+            .total_core_instances(n * PER_COMPONENT.core_instances)
+            .total_memories(n * PER_COMPONENT.memories)
+            .total_tables(n * PER_COMPONENT.tables)
+            .max_core_instances_per_component(PER_COMPONENT.core_instances)
+            .max_memories_per_component(PER_COMPONENT.memories)
+            .max_tables_per_component(PER_COMPONENT.tables)
             .max_memory_size(usize::try_from(settings.max_memory_bytes).unwrap_or(usize::MAX));
         // Reset the low part of a memory with memset instead of madvise + page faults: guests
         // built by `cargo xtask guests` keep stack, data and first heap pages in the first few

@@ -54,6 +54,23 @@ pub(crate) struct MemoryCapExceeded {
 /// Tables only hold function references; this many entries is far beyond what a module needs.
 const MAX_TABLE_ELEMENTS: usize = 100_000;
 
+/// What one component may hold, the same in the pool's slots and in each store.
+pub(crate) struct ComponentShape {
+    /// Core module instances, the component's own and its shims'.
+    pub(crate) core_instances: u32,
+    /// Linear memories.
+    pub(crate) memories: u32,
+    /// Tables.
+    pub(crate) tables: u32,
+}
+
+/// A component from wit-component holds the guest's core module plus small shim and fixup
+/// modules (3 core instances, 1 memory, 2 tables for the Rust guests here); componentize-py's
+/// Python components hold 38 core instances (17 instantiated per call) and 1 memory. Memories
+/// are what cost address space (each pool slot reserves `max_memory_size` plus guards), so they
+/// stay few; instance and table slots cost little. A component needing more is refused at load.
+pub(crate) const PER_COMPONENT: ComponentShape = ComponentShape { core_instances: 64, memories: 2, tables: 64 };
+
 /// The store's resource limiter.
 #[derive(Debug)]
 pub(crate) struct StoreLimiter {
@@ -78,17 +95,16 @@ impl wasmtime::ResourceLimiter for StoreLimiter {
         Ok(desired <= MAX_TABLE_ELEMENTS)
     }
 
-    // A component built by wit-component has a handful of core instances and tables; these
-    // bounds leave room for that and nothing more.
+    // The same bounds as the pool's slots (`PER_COMPONENT`), for the on-demand allocator too.
     fn instances(&self) -> usize {
-        16
+        PER_COMPONENT.core_instances as usize
     }
 
     fn tables(&self) -> usize {
-        16
+        PER_COMPONENT.tables as usize
     }
 
     fn memories(&self) -> usize {
-        2
+        PER_COMPONENT.memories as usize
     }
 }

@@ -94,6 +94,14 @@ impl std::fmt::Debug for LoadedModule {
 impl LoadedModule {
     /// Load and check a module; call `metadata` and `validate-config` once, in throwaway instances.
     pub fn load(runtime: &Runtime, spec: ModuleSpec) -> Result<Self, LoadError> {
+        let loaded = Self::compile(runtime, spec)?;
+        loaded.validate_config(runtime)?;
+        Ok(loaded)
+    }
+
+    /// [`load`](Self::load) without `validate-config`: for developer tools that then try
+    /// several configurations with [`with_config`](Self::with_config). The host always loads.
+    pub fn compile(runtime: &Runtime, spec: ModuleSpec) -> Result<Self, LoadError> {
         let module = spec.name.to_string();
         if spec.limits.memory_bytes > runtime.settings().max_memory_bytes {
             return Err(LoadError::MemoryCeiling {
@@ -162,14 +170,40 @@ impl LoadedModule {
             version: guest_text(&info.version),
             description: guest_text(&info.description),
         };
-        let config = loaded.spec.config.clone();
+        Ok(loaded)
+    }
+
+    /// The same compiled module under another configuration string, checked by
+    /// `validate-config` as [`load`](Self::load) checks it; nothing is read or compiled again
+    /// (`attestor module test` runs cases with several configurations: a componentize-py
+    /// component takes about two minutes to compile in a debug build).
+    pub fn with_config(&self, runtime: &Runtime, config: String) -> Result<Self, LoadError> {
+        let mut spec = self.spec.clone();
+        spec.config = config;
+        let other = Self {
+            spec,
+            name: self.name.clone(),
+            digest: self.digest.clone(),
+            size: self.size,
+            imports: self.imports.clone(),
+            exports: self.exports.clone(),
+            pre: self.pre.clone(),
+            info: self.info.clone(),
+        };
+        other.validate_config(runtime)?;
+        Ok(other)
+    }
+
+    /// `validate-config` with this module's configuration string, in a throwaway instance.
+    fn validate_config(&self, runtime: &Runtime) -> Result<(), LoadError> {
+        let config = self.spec.config.clone();
         let (verdict, _) =
-            loaded.call(runtime, |store, m| m.attestor_plugin_module().call_validate_config(store, &config))?;
+            self.call(runtime, |store, m| m.attestor_plugin_module().call_validate_config(store, &config))?;
         if let Err(e) = verdict {
             let (_, message) = split_module_error(e);
-            return Err(LoadError::ConfigRejected { module, message });
+            return Err(LoadError::ConfigRejected { module: self.name.to_string(), message });
         }
-        Ok(loaded)
+        Ok(())
     }
 
     /// The configured name.

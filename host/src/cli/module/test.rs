@@ -39,25 +39,32 @@ pub(super) fn run(args: TestArgs) -> anyhow::Result<ExitCode> {
     let runtime = super::runtime(&limits)?;
     let name = args.name.clone().unwrap_or_else(|| default_name(&args.file));
     let kind = SelectorKind::new(name.clone())?;
-    let load = |config: &str| -> anyhow::Result<Loaded> {
-        let spec = ModuleSpec {
-            name: kind.clone(),
-            path: args.file.clone(),
-            sha256: None,
-            config: config.to_owned(),
-            limits: limits.clone(),
-            optional: false,
-        };
-        match LoadedModule::load(&runtime, spec) {
-            Ok(m) => Ok(Ok(m)),
-            // Not a module at all (unreadable, not a component, a foreign import): no case can run.
-            Err(e) if cases::load_error_kind(&e) == "load" => Err(e.into()),
-            Err(e) => Ok(Err((cases::load_error_kind(&e), e.to_string()))),
+    // Compiled once, up front: a file that is no module fails the run before any case. Each
+    // configuration is then checked by `validate-config`, as loading does.
+    let spec = ModuleSpec {
+        name: kind,
+        path: args.file.clone(),
+        sha256: None,
+        config: args.module_config.clone(),
+        limits: limits.clone(),
+        optional: false,
+    };
+    let base = match LoadedModule::compile(&runtime, spec) {
+        Ok(m) => Ok(m),
+        // Not a module at all (unreadable, not a component, a foreign import): no case can run.
+        Err(e) if cases::load_error_kind(&e) == "load" => return Err(e.into()),
+        // Its `metadata` call failed: every case gets that error.
+        Err(e) => Err((cases::load_error_kind(&e), e.to_string())),
+    };
+    let configured = |config: &str| -> Loaded {
+        match &base {
+            Err(e) => Err(e.clone()),
+            Ok(m) => {
+                m.with_config(&runtime, config.to_owned()).map_err(|e| (cases::load_error_kind(&e), e.to_string()))
+            }
         }
     };
-    // Load once up front, so a file that is no module fails the run before any case.
     let mut modules: HashMap<String, Loaded> = HashMap::new();
-    modules.insert(args.module_config.clone(), load(&args.module_config)?);
     let files = cases::find(&args.facts)?;
     let (mut passed, mut failed) = (0, 0);
     for file in &files {
@@ -72,8 +79,7 @@ pub(super) fn run(args: TestArgs) -> anyhow::Result<ExitCode> {
         for case in &list {
             let config = case.config.clone().unwrap_or_else(|| args.module_config.clone());
             if !modules.contains_key(&config) {
-                let loaded = load(&config)?;
-                modules.insert(config.clone(), loaded);
+                modules.insert(config.clone(), configured(&config));
             }
             let answer = match modules.get(&config) {
                 Some(loaded) => answer(&runtime, loaded, case, &name),
