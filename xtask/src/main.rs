@@ -3,6 +3,7 @@
 
 mod fuzz;
 mod packages;
+mod python;
 mod toolchain;
 
 use std::path::{Path, PathBuf};
@@ -264,7 +265,12 @@ fn test() -> Result<()> {
     run(cargo()
         .args(["test", "--manifest-path", "guests/Cargo.toml", "--workspace"])
         .env("CARGO_TARGET_DIR", target_dir().join("guests-native")))?;
-    run(cargo().args(["test", "--workspace"]).env("ATTESTOR_GUESTS_DIR", &guests))?;
+    let mut tests = cargo();
+    tests.args(["test", "--workspace"]).env("ATTESTOR_GUESTS_DIR", &guests);
+    if let Some(componentize_py) = python::ensure_componentize_py(&target_dir()) {
+        tests.env(python::ENV, componentize_py);
+    }
+    run(&mut tests)?;
     println!("xtask: all checks passed");
     Ok(())
 }
